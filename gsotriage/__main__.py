@@ -1,0 +1,3 @@
+from gsotriage.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""Evaluate signatures against a report: verdicts, scores, ranking, differential.
+
+A verdict is ``match`` (every required clause TRUE), ``partial`` (no required
+clause FALSE, some UNKNOWN: the verdict lists what would confirm it) or
+``ruled-out`` (a required clause is FALSE: the verdict names it).
+
+Two numbers come with it. ``score`` in [0, 1] is the weighted share of the
+signature's clauses that are TRUE (UNKNOWN never counts as evidence).
+``support`` is the absolute weight of confirmed evidence minus contradicted
+supporting evidence; ranking uses it before the score, so that a signature
+whose distinguishing clauses were observed (the tunnel frames) beats one that
+merely has fewer clauses, all unknown. All verdicts are kept and ranked; equal
+ranks are reported as ties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+from gsotriage.match.clauses import Tri
+from gsotriage.match.signature import Fix, Signature
+from gsotriage.model import CrashReport
+from gsotriage.versions import FixStatus, fix_status
+
+__all__ = ["Diagnosis", "Evidence", "FixVerdict", "Verdict", "diagnose", "evaluate_signature"]
+
+MATCH = "match"
+PARTIAL = "partial"
+RULED_OUT = "ruled-out"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    clause: str
+    kind: str
+    required: bool
+    result: Tri
+    expected: str
+    observed: Optional[str]
+    weight: float
+    why: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class FixVerdict:
+    fix: Fix
+    status: FixStatus
+
+
+@dataclass(frozen=True)
+class Verdict:
+    signature: Signature
+    status: str
+    score: float
+    evidence: Tuple[Evidence, ...]
+    fixes: Tuple[FixVerdict, ...]
+    support: float = 0.0
+    tie: bool = False
+
+    @property
+    def contradicted_by(self) -> Tuple[Evidence, ...]:
+        return tuple(e for e in self.evidence if e.required and e.result is Tri.FALSE)
+
+    @property
+    def unknown_required(self) -> Tuple[Evidence, ...]:
+        return tuple(e for e in self.evidence if e.required and e.result is Tri.UNKNOWN)
+
+    @property
+    def anchored(self) -> bool:
+        """Some required clause is confirmed: the crash is at least in this signature's territory."""
+        return any(e.required and e.result is Tri.TRUE for e in self.evidence)
+
+    @property
+    def rank_key(self) -> Tuple[int, int, float, float]:
+        # Groups: specific candidates, generic candidates, candidates with no
+        # confirmed required evidence at all (nothing contradicts them, nothing
+        # supports them), ruled out.
+        if self.status == RULED_OUT:
+            group = 3
+        elif not self.anchored:
+            group = 2
+        else:
+            group = 1 if self.signature.generic else 0
+        return (group, 0 if self.status == MATCH else 1, -round(self.support, 6), -round(self.score, 6))
+
+    @property
+    def specific(self) -> bool:
+        return self.status in (MATCH, PARTIAL) and not self.signature.generic and self.anchored
+
+
+def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
+    evidence: List[Evidence] = []
+    for spec in sig.clauses:
+        res = spec.clause.evaluate(report)
+        evidence.append(
+            Evidence(
+                clause=spec.clause.describe(),
+                kind=spec.clause.kind,
+                required=spec.required,
+                result=res.value,
+                expected=res.expected,
+                observed=res.observed,
+                weight=spec.weight,
+                why=spec.why,
+            )
+        )
+    required = [e for e in evidence if e.required]
+    if any(e.result is Tri.FALSE for e in required):
+        status = RULED_OUT
+    elif all(e.result is Tri.TRUE for e in required):
+        status = MATCH
+    else:
+        status = PARTIAL
+    total = sum(e.weight for e in evidence)
+    score = sum(e.weight for e in evidence if e.result is Tri.TRUE) / total if total else 0.0
+    support = sum(e.weight for e in evidence if e.result is Tri.TRUE) - sum(
+        e.weight for e in evidence if e.result is Tri.FALSE and not e.required
+    )
+    fixes = tuple(FixVerdict(f, fix_status(report.kernel, f.first_release, f.stable)) for f in sig.fixed_by)
+    return Verdict(sig, status, round(score, 4), tuple(evidence), fixes, support=round(support, 4))
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    report: CrashReport
+    verdicts: Tuple[Verdict, ...]  # ranked, best first
+
+    @property
+    def top(self) -> Optional[Verdict]:
+        v = self.verdicts[0] if self.verdicts else None
+        return v if v is not None and v.status != RULED_OUT and v.anchored else None
+
+    @property
+    def specific_root_cause(self) -> bool:
+        top = self.top
+        return top is not None and top.specific
+
+    @property
+    def bucket(self) -> str:
+        """A stable grouping key: panic kind, exception function, top frames (no offsets)."""
+        r = self.report
+        kind = r.panic.kind.value if r.panic.kind else "unknown"
+        fn = r.panic.function or "unknown"
+        mod = f"@{r.panic.module}" if r.panic.module else ""
+        frames = [f for f in r.frames if not f.questionable and f.context.value != "exception" and f.function != fn]
+        top = ",".join(f"{f.function}@{f.module}" if f.module else f.function for f in frames[:3])
+        return f"{kind}:{fn}{mod}:{top}"
+
+
+def _refinement_order(verdicts: List[Verdict]) -> List[Verdict]:
+    """An origin signature that fully matches goes right before the mechanism
+    signature it refines when that one matches too: it explains the same crash one
+    step further. A merely partial origin stays where its evidence puts it."""
+    out = list(verdicts)
+    for v in verdicts:
+        parent = v.signature.refines
+        if parent is None or v.status != MATCH:
+            continue
+        i = out.index(v)
+        j = next((k for k, w in enumerate(out) if w.signature.id == parent), None)
+        if j is not None and j < i and out[j].status == v.status:
+            out.insert(j, out.pop(i))
+    return out
+
+
+def _related(a: Verdict, b: Verdict) -> bool:
+    return a.signature.refines == b.signature.id or b.signature.refines == a.signature.id
+
+
+def diagnose(report: CrashReport, signatures: Sequence[Signature]) -> Diagnosis:
+    verdicts = sorted((evaluate_signature(s, report) for s in signatures), key=lambda v: (v.rank_key, v.signature.id))
+    verdicts = _refinement_order(verdicts)
+    marked: List[Verdict] = []
+    for i, v in enumerate(verdicts):
+        same = [w for j, w in enumerate(verdicts) if j != i and w.rank_key == v.rank_key and not _related(v, w)]
+        tie = bool(same) and v.status != RULED_OUT
+        marked.append(Verdict(v.signature, v.status, v.score, v.evidence, v.fixes, support=v.support, tie=tie))
+    return Diagnosis(report, tuple(marked))

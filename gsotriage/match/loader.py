@@ -1,0 +1,316 @@
+"""Strict loading of signature YAML files, with errors that carry file:line.
+
+PyYAML silently keeps the last of two duplicate keys; we refuse them. Every
+file is validated against the JSON Schema before it becomes a Signature, and a
+file that fails never drops silently out of the library: the caller gets its
+errors and decides (the CLI exits 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import jsonschema
+import yaml
+
+from gsotriage.match.clauses import build_clause
+from gsotriage.match.signature import (
+    ClauseSpec,
+    Fix,
+    Reference,
+    Remediation,
+    Signature,
+    SignatureTest,
+    Workaround,
+    signature_schema,
+)
+
+__all__ = ["Library", "SignatureError", "builtin_signature_dir", "load_library", "load_signature_file"]
+
+
+@dataclass(frozen=True)
+class SignatureError:
+    path: str
+    line: Optional[int]
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class _LineDict(Dict[str, Any]):
+    line: int = 0
+    key_lines: Dict[str, int]
+
+
+class _LineList(List[Any]):
+    line: int = 0
+    item_lines: List[int]
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that records line numbers and refuses duplicate keys."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _LineDict:
+    # Duplicates are checked among the keys written in this mapping; keys that
+    # a YAML merge (<<: *anchor) brings in may be overridden, as YAML intends.
+    first_line: Dict[str, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = str(key_node.value)
+        if key in first_line:
+            raise _DuplicateKey(
+                None, None, f"duplicate key {key!r} (first at line {first_line[key]})", key_node.start_mark
+            )
+        first_line[key] = key_node.start_mark.line + 1
+    loader.flatten_mapping(node)
+    out = _LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            key = str(key)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_sequence(loader: _StrictLoader, node: yaml.SequenceNode) -> _LineList:
+    out = _LineList(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _line_of(doc: Any, path: Sequence[Any]) -> Optional[int]:
+    """Line of the deepest node on ``path`` that we can locate."""
+    line = getattr(doc, "line", None)
+    node = doc
+    for part in path:
+        if isinstance(node, _LineDict) and part in node:
+            line = node.key_lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, _LineList) and isinstance(part, int) and part < len(node):
+            line = node.item_lines[part]
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _error_line(doc: Any, err: jsonschema.ValidationError) -> Optional[int]:
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict) and isinstance(err.schema, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        if extra:
+            path.append(extra[0])
+    return _line_of(doc, path)
+
+
+_VALIDATOR: Optional[jsonschema.Draft202012Validator] = None
+
+
+def _validator() -> jsonschema.Draft202012Validator:
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        _VALIDATOR = jsonschema.Draft202012Validator(
+            signature_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        )
+    return _VALIDATOR
+
+
+def _best_message(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    # oneOf errors are unreadable; descend to the most specific sub-error.
+    best = jsonschema.exceptions.best_match([err])
+    return best if best is not None else err
+
+
+def _clauses(
+    section: Sequence[Mapping[str, Any]], required: bool, path: str
+) -> Tuple[List[ClauseSpec], List[SignatureError]]:
+    specs: List[ClauseSpec] = []
+    problems: List[SignatureError] = []
+    for raw in section:
+        line = getattr(raw, "line", None)
+        try:
+            clause = build_clause(raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            problems.append(SignatureError(path, line, str(exc)))
+            continue
+        default_weight = 2.0 if required else 1.0
+        specs.append(ClauseSpec(clause, required, float(raw.get("weight", default_weight)), raw.get("why"), line))
+    return specs, problems
+
+
+def load_signature_file(path: Path) -> Tuple[Optional[Signature], List[SignatureError]]:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [SignatureError(name, None, f"cannot read: {exc}")]
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        return None, [SignatureError(name, line, f"YAML: {exc.problem or exc}")]
+    except yaml.YAMLError as exc:
+        return None, [SignatureError(name, None, f"YAML: {exc}")]
+    if not isinstance(doc, dict):
+        return None, [SignatureError(name, 1, "a signature file must be a YAML mapping")]
+    errors = [
+        SignatureError(name, _error_line(doc, e), _format_schema_error(e))
+        for e in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if errors:
+        return None, errors
+    clauses: List[ClauseSpec] = []
+    problems: List[SignatureError] = []
+    for section, required in (("required", True), ("supporting", False)):
+        specs, probs = _clauses(doc["match"].get(section, []), required, name)
+        clauses += specs
+        problems += probs
+    if problems:
+        return None, problems
+    if path.stem != doc["id"]:
+        id_line = doc.key_lines.get("id") if isinstance(doc, _LineDict) else None
+        return None, [SignatureError(name, id_line, f"id {doc['id']!r} must equal the file name {path.stem!r}")]
+    sig = Signature(
+        id=doc["id"],
+        title=doc["title"],
+        summary=doc["summary"],
+        mechanism=doc["mechanism"],
+        maturity=doc["maturity"],
+        severity=doc["severity"],
+        tags=tuple(doc["tags"]),
+        clauses=tuple(clauses),
+        references=tuple(Reference(r["url"], r.get("title")) for r in doc.get("references", [])),
+        fixed_by=tuple(
+            Fix(
+                commit=f["commit"],
+                subject=f["subject"],
+                first_release=f.get("first_release"),
+                fixes=f.get("fixes"),
+                cve=f.get("cve"),
+                stable=tuple(f.get("stable", [])),
+                verified_by=tuple(f["verified_by"]),
+            )
+            for f in doc.get("fixed_by", [])
+        ),
+        remediation=Remediation(
+            upgrade=doc.get("remediation", {}).get("upgrade"),
+            workarounds=tuple(
+                Workaround(w["command"], w["cost"], w.get("note"))
+                for w in doc.get("remediation", {}).get("workarounds", [])
+            ),
+        ),
+        unverified=tuple(doc.get("unverified", [])),
+        confirm_with_vmcore=doc.get("confirm_with_vmcore"),
+        refines=doc.get("refines"),
+        tests=tuple(
+            SignatureTest(
+                name=t["name"],
+                expect=t["expect"],
+                provenance=t["provenance"],
+                input=t.get("input"),
+                report=t.get("report"),
+                source=t.get("source"),
+                top=bool(t.get("top", False)),
+                line=getattr(t, "line", None),
+            )
+            for t in doc["tests"]
+        ),
+        path=name,
+    )
+    return sig, []
+
+
+def _format_schema_error(err: jsonschema.ValidationError) -> str:
+    err = _best_message(err)
+    where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+    msg = err.message
+    if err.validator == "additionalProperties":
+        msg = msg.replace("Additional properties are not allowed", "unknown key(s)")
+    if len(msg) > 300:
+        msg = msg[:300] + "..."
+    return f"{where}: {msg}"
+
+
+@dataclass(frozen=True)
+class Library:
+    signatures: Tuple[Signature, ...]
+    errors: Tuple[SignatureError, ...]
+    digest: str
+    paths: Tuple[str, ...]
+
+    def get(self, sig_id: str) -> Optional[Signature]:
+        return next((s for s in self.signatures if s.id == sig_id), None)
+
+
+def builtin_signature_dir() -> Path:
+    """The signatures shipped with the package (wheel) or beside it (source checkout)."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_signatures"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "signatures"
+
+
+def _files(paths: Iterable[Path]) -> List[Path]:
+    out: List[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(q for q in p.glob("*.y*ml") if q.suffix in (".yaml", ".yml"))
+        else:
+            out.append(p)
+    return out
+
+
+def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
+    files = _files(paths if paths else [builtin_signature_dir()])
+    sigs: List[Signature] = []
+    errors: List[SignatureError] = []
+    seen: Dict[str, str] = {}
+    h = hashlib.sha256()
+    for f in files:
+        try:
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        except OSError:
+            pass
+        sig, errs = load_signature_file(f)
+        errors += errs
+        if sig is None:
+            continue
+        if sig.id in seen:
+            errors.append(SignatureError(str(f), None, f"duplicate signature id {sig.id!r} (also in {seen[sig.id]})"))
+            continue
+        seen[sig.id] = str(f)
+        sigs.append(sig)
+    for sig in sigs:
+        if sig.refines is not None and sig.refines not in seen:
+            errors.append(SignatureError(seen[sig.id], None, f"refines unknown signature {sig.refines!r}"))
+    if not files:
+        errors.append(
+            SignatureError(", ".join(str(p) for p in (paths or [])) or "signatures", None, "no signature files found")
+        )
+    return Library(tuple(sigs), tuple(errors), "sha256:" + h.hexdigest()[:16], tuple(str(f) for f in files))
+
+
+def schema_json() -> str:
+    return json.dumps(signature_schema(), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,81 @@
+"""Run the test cases that signatures carry (``gsotriage signatures test``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from gsotriage.match.engine import MATCH, PARTIAL, RULED_OUT, diagnose
+from gsotriage.match.signature import Signature, SignatureTest
+from gsotriage.model import CrashReport, report_from_dict
+
+__all__ = ["CaseResult", "load_case_report", "run_signature_tests"]
+
+POSITIVE = ("match", "partial", "match-or-partial")
+NEGATIVE = ("ruled-out", "not-top")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    signature: str
+    case: str
+    expect: str
+    ok: bool
+    got: str
+    detail: str
+    provenance: str
+
+
+def load_case_report(sig: Signature, case: SignatureTest) -> CrashReport:
+    if case.report is not None:
+        data: Dict[str, Any] = {"source": {"kind": "inline", "path": f"{sig.id}:{case.name}"}, "frames_complete": True}
+        data.update(case.report)
+        return report_from_dict(data)
+    assert case.input is not None and sig.path is not None
+    from gsotriage.inputs import load_report
+
+    return load_report(str((Path(sig.path).parent / case.input).resolve()))
+
+
+def _ok(expect: str, status: str, is_top: bool, must_top: bool) -> bool:
+    if expect == "not-top":
+        return not is_top
+    if expect == "match-or-partial":
+        good = status in (MATCH, PARTIAL)
+    else:
+        good = status == expect
+    return good and (is_top or not must_top)
+
+
+def run_signature_tests(library: Sequence[Signature], only: Optional[Sequence[str]] = None) -> List[CaseResult]:
+    results: List[CaseResult] = []
+    for sig in library:
+        if only and sig.id not in only:
+            continue
+        for case in sig.tests:
+            try:
+                report = load_case_report(sig, case)
+            except Exception as exc:  # a broken case is a failed case, not a crash of the runner
+                results.append(CaseResult(sig.id, case.name, case.expect, False, "error", str(exc), case.provenance))
+                continue
+            diag = diagnose(report, library)
+            verdict = next(v for v in diag.verdicts if v.signature.id == sig.id)
+            is_top = diag.top is not None and diag.top.signature.id == sig.id
+            ok = _ok(case.expect, verdict.status, is_top, case.top)
+            top_id = diag.top.signature.id if diag.top else "none"
+            detail = f"top={top_id}"
+            if verdict.status == RULED_OUT:
+                detail += "; contradicted by " + ", ".join(e.clause for e in verdict.contradicted_by)
+            results.append(
+                CaseResult(
+                    sig.id,
+                    case.name,
+                    case.expect,
+                    ok,
+                    verdict.status + (" (top)" if is_top else ""),
+                    detail,
+                    case.provenance,
+                )
+            )
+    return results

@@ -1,0 +1,163 @@
+"""Facts every human-facing renderer shows, computed once."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Set
+
+from gsotriage.match.clauses import FramePattern, FramesClause
+from gsotriage.match.engine import RULED_OUT, Diagnosis, Verdict
+from gsotriage.model import CrashReport, Frame, Skb
+
+__all__ = ["frame_text", "headline", "kernel_line", "loser_reason", "matched_frame_patterns", "shinfo_lines"]
+
+
+def kernel_line(report: CrashReport) -> str:
+    k = report.kernel
+    parts = [k.release or "unknown release"]
+    if k.distro_version:
+        parts.append(f"({k.distro_version})")
+    elif k.version:
+        parts.append(f"({k.version})")
+    if k.taint_flags:
+        parts.append("tainted " + "".join(k.taint_flags))
+    return " ".join(parts)
+
+
+def headline(report: CrashReport) -> str:
+    p = report.panic
+    if report.live:
+        return "live kernel (no panic: exposure report)"
+    if p.kind is None and p.function is None:
+        return "no oops, BUG, WARN or panic found"
+    where = ""
+    if p.function:
+        where = f" in {p.function}"
+        if p.offset is not None:
+            where += f"+{p.offset:#x}"
+            if p.size is not None:
+                where += f"/{p.size:#x}"
+        if p.module:
+            where += f" [{p.module}]"
+    kind = p.kind.value if p.kind else "crash (kind unknown)"
+    msg = f": {p.message}" if p.message else ""
+    who = ""
+    if p.comm or p.pid is not None or p.cpu is not None:
+        who = (
+            f" (CPU {p.cpu if p.cpu is not None else '?'}, PID {p.pid if p.pid is not None else '?'}, {p.comm or '?'})"
+        )
+    return f"{kind}{where}{who}{msg}"
+
+
+def frame_text(f: Frame) -> str:
+    text = f.function
+    if f.offset is not None:
+        text += f"+{f.offset:#x}"
+        if f.size is not None:
+            text += f"/{f.size:#x}"
+    if f.module:
+        text += f" [{f.module}]"
+    if f.source:
+        text += f" ({f.source})"
+    if f.inline:
+        text += " (inlined)"
+    return ("? " if f.questionable else "") + text
+
+
+def matched_frame_patterns(verdict: Optional[Verdict]) -> List[FramePattern]:
+    if verdict is None:
+        return []
+    out: List[FramePattern] = []
+    for spec in verdict.signature.clauses:
+        if isinstance(spec.clause, FramesClause):
+            out += spec.clause.patterns
+    return out
+
+
+def is_highlighted(f: Frame, patterns: List[FramePattern]) -> bool:
+    return not f.questionable and any(p.matches(f.function, f.module) for p in patterns)
+
+
+def shinfo_lines(skb: Skb) -> List[str]:
+    sh = skb.shinfo
+
+    def v(x: Optional[int], hexa: bool = False) -> str:
+        if x is None:
+            return "not observed"
+        return hex(x) if hexa else str(x)
+
+    flags = "|".join(sh.gso_type_flags) if sh.gso_type_flags else ("none" if sh.gso_type == 0 else "not decoded")
+    lines = [
+        f"skb {v(skb.address, True)} ({skb.origin})",
+        f"  gso_size  {v(sh.gso_size)}" + ("  (GSO_BY_FRAGS)" if sh.gso_size == 0xFFFF else ""),
+        f"  gso_segs  {v(sh.gso_segs)}",
+        f"  gso_type  {v(sh.gso_type)}" + (f" = {flags}" if sh.gso_type is not None else ""),
+    ]
+    if sh.gso_type_table:
+        lines.append(f"            decoded by {sh.gso_type_table}")
+    lines += [
+        f"  frag_list {v(sh.frag_list, True)}"
+        + (f" ({sh.frag_list_count} members)" if sh.frag_list_count is not None and sh.frag_list else ""),
+        f"  nr_frags  {v(sh.nr_frags)}",
+    ]
+    if sh.dataref is not None:
+        lines.append(f"  dataref   {sh.dataref}")
+    geo = [
+        f"{name}={getattr(skb, name)}"
+        for name in (
+            "len",
+            "data_len",
+            "headlen",
+            "truesize",
+            "ip_summed",
+            "encapsulation",
+            "head_frag",
+            "cloned",
+            "dev",
+        )
+        if getattr(skb, name) is not None
+    ]
+    if geo:
+        lines.append("  " + " ".join(geo))
+    if sh.frag_list_members:
+        for i, m in enumerate(sh.frag_list_members):
+            lines.append(f"    member {i}: len={m.len} headlen={m.headlen} head_frag={m.head_frag}")
+    return lines
+
+
+def loser_reason(v: Verdict, top: Optional[Verdict]) -> str:
+    if v.status == RULED_OUT:
+        parts = []
+        for e in v.contradicted_by:
+            obs = e.observed if e.observed is not None else "not observed"
+            parts.append(f"{e.clause} (observed: {obs})")
+        return "ruled out: " + "; ".join(parts)
+    unknown = [e.clause for e in v.unknown_required]
+    if v.tie and top is not None and v.rank_key == top.rank_key:
+        return "TIE with the top verdict: the evidence cannot separate them" + (
+            f"; would need: {', '.join(unknown)}" if unknown else ""
+        )
+    if top is not None and v.signature.generic and not top.signature.generic:
+        return "generic class: a specific root cause explains the crash"
+    if top is not None and top.status == "match" and v.status == "partial":
+        why = f"partial only (confirmed evidence {v.support:g} vs {top.support:g} for a full match)"
+    else:
+        why = f"less confirmed evidence ({v.support:g}" + (f" vs {top.support:g})" if top is not None else ")")
+    if unknown:
+        why += "; not observed: " + ", ".join(unknown)
+    return why
+
+
+def shown_in_differential(v: Verdict, top: Optional[Verdict], verbose: bool) -> bool:
+    """Generic classes that nothing supports (ruled out, or score 0) are noise unless asked for."""
+    if v is top:
+        return False
+    if verbose:
+        return True
+    if not v.anchored:
+        return False
+    return not v.signature.generic or v.status != RULED_OUT
+
+
+def highlighted_names(diag: Diagnosis) -> Set[str]:
+    pats = matched_frame_patterns(diag.top)
+    return {f.function for f in diag.report.frames if is_highlighted(f, pats)}

@@ -1,0 +1,129 @@
+"""Kernel versions: which upstream/stable base a distro kernel is built from, and
+whether a fix is in it.
+
+"Fixed" is only ever said with a basis: the upstream release or stable release
+that carries the fix (from the signature's verified ``fixed_by`` data) and the
+kernel's own stated base version. Backporting vendors (RHEL and its rebuilds,
+Ubuntu, SUSE) stay "unknown": their version numbers say nothing about which
+upstream fixes they carry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+from gsotriage.model import Kernel
+
+__all__ = ["FixStatus", "UpstreamBase", "fix_status", "parse_version", "upstream_base"]
+
+Version = Tuple[int, ...]
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_version(text: Optional[str]) -> Optional[Version]:
+    if not text:
+        return None
+    m = _VERSION_RE.match(text.strip())
+    if not m:
+        return None
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def _fmt(v: Version) -> str:
+    return ".".join(str(x) for x in v)
+
+
+@dataclass(frozen=True)
+class UpstreamBase:
+    version: Optional[Version]
+    vendor: str  # debian | ubuntu | rhel | fedora | suse | upstream | unknown
+    basis: str
+    assumed: bool = False
+
+
+_DEBIAN_PKG = re.compile(r"Debian (\d+\.\d+\.\d+)(?:-\S+)?")
+_DEBIAN_REL = re.compile(r"^(\d+\.\d+\.\d+)\+deb\d+")
+
+
+def upstream_base(kernel: Kernel) -> UpstreamBase:
+    rel = kernel.release or ""
+    ver = " ".join(x for x in (kernel.version, kernel.distro_version) if x)
+    m = _DEBIAN_PKG.search(ver)
+    if m:
+        return UpstreamBase(
+            parse_version(m.group(1)),
+            "debian",
+            f"Debian package version {m.group(0)} is built on upstream {m.group(1)}",
+        )
+    m = _DEBIAN_REL.match(rel)
+    if m:
+        return UpstreamBase(
+            parse_version(m.group(1)), "debian", f"Debian release {rel} is built on upstream {m.group(1)}"
+        )
+    if re.search(r"\.el\d+", rel) or re.search(r"\.el\d+", ver):
+        return UpstreamBase(
+            None,
+            "rhel",
+            f"{rel} is a RHEL-family kernel: fixes are backported, the version number says nothing about them",
+        )
+    if "Ubuntu" in ver or re.search(r"-(generic|lowlatency|aws|azure|gcp|oracle|kvm|ibm)(-\S+)?$", rel):
+        return UpstreamBase(
+            None,
+            "ubuntu",
+            f"{rel} is an Ubuntu kernel: its ABI number does not encode the upstream stable base "
+            "(check the Ubuntu CVE tracker)",
+        )
+    if re.search(r"-default$|\.g[0-9a-f]{7}-default", rel) or "SUSE" in ver:
+        return UpstreamBase(None, "suse", f"{rel} is a SUSE kernel: fixes are backported")
+    m = re.match(r"^(\d+\.\d+\.\d+)-\d+\.fc\d+", rel)
+    if m:
+        return UpstreamBase(parse_version(m.group(1)), "fedora", f"Fedora {rel} is rebased on stable {m.group(1)}")
+    m = re.match(r"^(\d+\.\d+(?:\.\d+)?)", rel)
+    if m:
+        return UpstreamBase(
+            parse_version(m.group(1)),
+            "upstream",
+            f"{rel} assumed to be an unmodified upstream/stable {m.group(1)} (no vendor recognised)",
+            assumed=True,
+        )
+    return UpstreamBase(None, "unknown", "kernel release not known")
+
+
+@dataclass(frozen=True)
+class FixStatus:
+    state: str  # fixed | not-fixed | unknown | no-fix-known
+    basis: str
+
+
+def fix_status(kernel: Kernel, first_release: Optional[str], stable: Sequence[str]) -> FixStatus:
+    """Is a fix that landed upstream in ``first_release`` (e.g. "v6.16") and in the
+    given stable releases (e.g. ["6.1.142", "6.6.94"]) in this kernel?"""
+    if first_release is None and not stable:
+        return FixStatus("no-fix-known", "no verified fix commit for this class")
+    base = upstream_base(kernel)
+    if base.version is None:
+        return FixStatus("unknown", base.basis)
+    v = base.version
+    suffix = " (assumed)" if base.assumed else ""
+    first = parse_version(first_release)
+    if first is not None and v[:2] >= first[:2]:
+        return FixStatus("fixed", f"{base.basis}; the fix is upstream since {first_release}{suffix}")
+    for s in stable:
+        sv = parse_version(s)
+        if sv is not None and sv[:2] == v[:2]:
+            if v >= sv:
+                return FixStatus("fixed", f"{base.basis}; the fix was backported in stable {s}{suffix}")
+            return FixStatus(
+                "not-fixed",
+                f"{base.basis}; the {sv[0]}.{sv[1]} series got the fix in {s}, this kernel is {_fmt(v)}{suffix}",
+            )
+    if first is not None and v[:2] < first[:2]:
+        return FixStatus(
+            "unknown",
+            f"{base.basis}; the fix is upstream in {first_release} and no backport to {v[0]}.{v[1]} is recorded "
+            f"(likely not fixed){suffix}",
+        )
+    return FixStatus("unknown", f"{base.basis}; no upstream release recorded for the fix")

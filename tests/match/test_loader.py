@@ -1,0 +1,102 @@
+"""Strict signature loading: every defect is reported with file:line and never dropped silently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gsotriage.match.loader import load_library, load_signature_file, schema_json
+from tests.conftest import ROOT, SIGNATURES
+
+MINIMAL = """\
+id: {id}
+title: t
+summary: s
+mechanism: m
+maturity: experimental
+severity: low
+tags: [gso]
+match:
+  required:
+    - exception_function: skb_segment
+tests:
+  - {{name: p, expect: match, provenance: reconstructed, report: {{panic: {{function: skb_segment}}}}}}
+  - {{name: n, expect: ruled-out, provenance: reconstructed, report: {{panic: {{function: other}}}}}}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_minimal_signature_loads(tmp_path):
+    sig, errors = load_signature_file(write(tmp_path, "ok-sig", MINIMAL.format(id="ok-sig")))
+    assert errors == []
+    assert sig is not None and sig.id == "ok-sig" and sig.clauses[0].required
+
+
+def test_duplicate_key_is_an_error_with_its_line(tmp_path):
+    text = MINIMAL.format(id="dup").replace("severity: low\n", "severity: low\nseverity: high\n")
+    sig, errors = load_signature_file(write(tmp_path, "dup", text))
+    assert sig is None
+    assert errors[0].line == 7 and "duplicate key 'severity'" in errors[0].message
+
+
+def test_unknown_key_is_an_error_with_its_line(tmp_path):
+    text = MINIMAL.format(id="unk").replace("tags: [gso]\n", "tags: [gso]\nfixd_by: []\n")
+    sig, errors = load_signature_file(write(tmp_path, "unk", text))
+    assert sig is None
+    assert errors[0].line == 8 and "fixd_by" in errors[0].message
+
+
+def test_misspelled_clause_kind_is_reported_at_the_clause(tmp_path):
+    text = MINIMAL.format(id="badclause").replace("exception_function: skb_segment", "exception_functon: skb_segment")
+    sig, errors = load_signature_file(write(tmp_path, "badclause", text))
+    assert sig is None
+    assert errors[0].line == 10
+
+
+def test_malformed_yaml_reports_line(tmp_path):
+    text = MINIMAL.format(id="bad").replace("summary: s", "summary: [unclosed")
+    sig, errors = load_signature_file(write(tmp_path, "bad", text))
+    assert sig is None and errors[0].line is not None and errors[0].message.startswith("YAML")
+
+
+def test_id_must_match_file_name(tmp_path):
+    sig, errors = load_signature_file(write(tmp_path, "other-name", MINIMAL.format(id="some-id")))
+    assert sig is None and "file name" in errors[0].message
+
+
+def test_yaml_merge_keys_may_override(tmp_path):
+    case = "{name: m, expect: not-top, provenance: reconstructed, report: {<<: {panic: {function: a}}, frames: []}}"
+    text = MINIMAL.format(id="merge") + f"  - {case}\n"
+    sig, errors = load_signature_file(write(tmp_path, "merge", text))
+    assert errors == [] and sig is not None and len(sig.tests) == 3
+
+
+def test_broken_file_does_not_drop_silently_from_the_library(tmp_path):
+    write(tmp_path, "good", MINIMAL.format(id="good"))
+    write(tmp_path, "broken", "id: broken\n: :\n")
+    lib = load_library([tmp_path])
+    assert [s.id for s in lib.signatures] == ["good"]
+    assert len(lib.errors) == 1 and "broken.yaml" in lib.errors[0].path
+
+
+def test_builtin_library_is_valid(library):
+    assert len(library.signatures) >= 10
+
+
+def test_schema_file_in_repo_is_up_to_date():
+    shipped = (ROOT / "gsotriage" / "schemas" / "signature.schema.json").read_text()
+    assert json.loads(shipped) == json.loads(schema_json()), (
+        "run: gsotriage signatures schema -o gsotriage/schemas/signature.schema.json"
+    )
+
+
+@pytest.mark.parametrize("path", sorted(SIGNATURES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_builtin_file_points_editors_at_the_schema(path):
+    assert path.read_text().startswith("# yaml-language-server: $schema=../gsotriage/schemas/signature.schema.json")
