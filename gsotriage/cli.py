@@ -172,26 +172,21 @@ def analyze(
       gsotriage analyze /var/crash/127.0.0.1-2026-11-26-03:01:02/
       gsotriage analyze console.log --format markdown -o ticket.md
     """
-    from gsotriage.inputs import InputError, detect, load_report
-    from gsotriage.match.engine import diagnose
-    from gsotriage.render.json import diagnosis_to_dict, render_json
+    from gsotriage.analysis import analyze_path
+    from gsotriage.inputs import InputError
+    from gsotriage.render.json import render_json
 
     lib = _library(sig_paths)
     progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))
     try:
-        kind = detect(path)
-        report = load_report(path, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
+        result = analyze_path(path, lib, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
     except InputError as exc:
         _err(str(exc))
         sys.exit(Exit.BAD_INPUT)
-    diag = diagnose(report, lib.signatures)
-    code = Exit.ROOT_CAUSE if diag.specific_root_cause else Exit.NO_SPECIFIC_CAUSE
+    diag = result.diagnosis
+    code = Exit(result.exit_code)
     if fmt == "json":
-        text = render_json(
-            diagnosis_to_dict(
-                diag, lib, input_kind=kind.kind, input_path=None if path == "-" else path, exit_code=int(code)
-            )
-        )
+        text = render_json(result.document(lib))
     elif fmt == "markdown":
         from gsotriage.render.markdown import render_markdown
 

@@ -45,6 +45,7 @@ class PanicKind(str, enum.Enum):
     PAGING_FAULT = "paging-fault"
     BUG = "bug"
     GPF = "gpf"
+    WARN = "warn"  # a WARN that did not panic (the fatal event of a log with no oops)
     WARN_PANIC = "warn-panic"
     SOFT_LOCKUP = "soft-lockup"
     HARD_LOCKUP = "hard-lockup"

@@ -89,6 +89,31 @@ class Verdict:
         return self.status in (MATCH, PARTIAL) and not self.signature.generic and self.anchored
 
 
+# A kernel that carries the fix makes the class unlikely, but a fix can be partial
+# (several classes here are follow-ups of incomplete fixes): supporting evidence.
+FIX_WEIGHT = 2.0
+
+
+def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
+    out = []
+    for f in fixes:
+        state = f.status.state
+        result = {"fixed": Tri.FALSE, "not-fixed": Tri.TRUE}.get(state, Tri.UNKNOWN)
+        out.append(
+            Evidence(
+                clause=f"kernel lacks fix {f.fix.commit[:12]}",
+                kind="fix_status",
+                required=False,
+                result=result,
+                expected="a kernel without the fix",
+                observed=f"{state}: {f.status.basis}",
+                weight=FIX_WEIGHT,
+                why="derived from the kernel version and the fix's verified releases",
+            )
+        )
+    return out
+
+
 def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
     evidence: List[Evidence] = []
     for spec in sig.clauses:
@@ -105,6 +130,8 @@ def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
                 why=spec.why,
             )
         )
+    fixes = tuple(FixVerdict(f, fix_status(report.kernel, f.first_release, f.stable)) for f in sig.fixed_by)
+    evidence += _fix_evidence(fixes)
     required = [e for e in evidence if e.required]
     if any(e.result is Tri.FALSE for e in required):
         status = RULED_OUT
@@ -117,7 +144,6 @@ def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
     support = sum(e.weight for e in evidence if e.result is Tri.TRUE) - sum(
         e.weight for e in evidence if e.result is Tri.FALSE and not e.required
     )
-    fixes = tuple(FixVerdict(f, fix_status(report.kernel, f.first_release, f.stable)) for f in sig.fixed_by)
     return Verdict(sig, status, round(score, 4), tuple(evidence), fixes, support=round(support, 4))
 
 

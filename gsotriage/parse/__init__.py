@@ -1,0 +1,43 @@
+"""Text parsers: console/kernel logs, kdump dmesg files and crash(8) transcripts
+into a :class:`~gsotriage.model.CrashReport`.
+
+Nothing here raises on bad input: a text without a crash gives a report whose
+``panic.kind`` is None and whose notes say so. Logs are processed line by line
+with bounded state, so hundreds of megabytes are fine.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from gsotriage.model import CrashReport, Source
+
+from .assemble import NO_CRASH_NOTE, assemble
+from .scanner import scan_lines
+from .text import decode_bytes, iter_lines
+
+__all__ = ["NO_CRASH_NOTE", "decode_bytes", "detect_format", "parse_lines", "parse_text"]
+
+
+def parse_lines(lines: Iterable[str], *, path: Optional[str] = None) -> CrashReport:
+    """Parse an iterable of lines (e.g. an open file) into one report."""
+    try:
+        return assemble(scan_lines(line.rstrip("\r\n") for line in lines), path)
+    except Exception as exc:  # never raise on input; a parser bug becomes a note
+        return CrashReport(
+            source=Source("console", path, "unknown"),
+            notes=(NO_CRASH_NOTE, f"parser error: {type(exc).__name__}: {exc}"),
+        )
+
+
+def parse_text(text: str, *, path: Optional[str] = None) -> CrashReport:
+    """Auto-detect the format of ``text`` and parse it."""
+    text = text.replace("\0", "").replace("\r\n", "\n").replace("\r", "\n")
+    return parse_lines(iter_lines(text), path=path)
+
+
+def detect_format(text: str) -> str:
+    """The shape of a text, as :attr:`Source.format` names it
+    (``console+timestamps``, ``crash-session``, ``mixed``, ``vmcore-dmesg``...)."""
+    fmt = parse_text(text).source.format
+    return fmt or "unknown"

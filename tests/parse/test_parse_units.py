@@ -1,0 +1,201 @@
+"""Unit tests of the parse tables: one shape per assertion."""
+
+from __future__ import annotations
+
+from gsotriage.model import PanicKind, StackContext
+from gsotriage.parse import parse_text
+from gsotriage.parse.crash_struct import flatten, parse_value, to_int
+from gsotriage.parse.frames import match_frame, match_pc_line
+from gsotriage.parse.kernel_info import distro_version, match_banner, match_cpu_line
+from gsotriage.parse.normalize import normalize_line
+from gsotriage.parse.registers import match_registers
+from gsotriage.parse.taint import decode_taint, taint_names
+
+
+def test_normalize_prefixes() -> None:
+    cases = {
+        "[  123.456789] BUG: x": ("BUG: x", {"timestamps"}),
+        "[  123.456789][ T1402] BUG: x": ("BUG: x", {"timestamps", "caller-id"}),
+        "Nov 26 01:02:03 host kernel: BUG: x": ("BUG: x", {"syslog"}),
+        "2025-11-26T01:02:03.123456+0000 host kernel: BUG: x": ("BUG: x", {"syslog"}),
+        "<4>[    1.5] BUG: x": ("BUG: x", {"printk-level", "timestamps"}),
+        ">> > [ 1.0] BUG: x   ": ("BUG: x", {"quoted", "timestamps"}),
+        "   #8 [ff3c] tcp_gso_segment at ffffffffaa1219c5   ": ("#8 [ff3c] tcp_gso_segment at ffffffffaa1219c5", set()),
+    }
+    for raw, (text, tags) in cases.items():
+        assert normalize_line(raw) == (text, frozenset(tags)), raw
+
+
+def test_cpu_line_shapes() -> None:
+    c = match_cpu_line(
+        "CPU: 0 PID: 7 Comm: kworker/0:0 Tainted: G           OE      6.1.0-56-cloud-amd64 #1  Debian 6.1.192-2"
+    )
+    assert c is not None
+    assert (c.cpu, c.pid, c.comm, c.taint, c.release, c.version) == (
+        0,
+        7,
+        "kworker/0:0",
+        "G           OE",
+        "6.1.0-56-cloud-amd64",
+        "#1 Debian 6.1.192-2",
+    )
+    r = match_cpu_line(
+        "CPU: 7 PID: 0 Comm: swapper/7 Kdump: loaded Tainted: G        W  --------- -  - "
+        "4.18.0-553.47.1.el8_10.x86_64 #1"
+    )
+    assert r is not None and r.release == "4.18.0-553.47.1.el8_10.x86_64" and r.taint == "G        W"
+    u = match_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1")
+    assert u is not None and u.taint == "Not tainted" and decode_taint(u.taint) == ()
+
+
+def test_taint_decoding() -> None:
+    assert decode_taint("G           OE") == ("O", "E")
+    assert decode_taint("P        W  O") == ("P", "W", "O")
+    assert decode_taint("[W]=WARN, [O]=OOT_MODULE") == ("W", "O")
+    assert taint_names(("O", "E", "D")) == ("OOT_MODULE", "UNSIGNED_MODULE", "DIE")
+
+
+def test_distro_versions() -> None:
+    assert distro_version("6.1.0-56-cloud-amd64", "#1 Debian 6.1.192-2") == "Debian 6.1.192-2"
+    assert distro_version("5.15.0-91-generic", "#101-Ubuntu SMP") == "Ubuntu 5.15.0-91.101"
+    assert distro_version("4.18.0-553.47.1.el8_10.x86_64", "#1 SMP") == "RHEL 4.18.0-553.47.1.el8_10"
+    banner = match_banner(
+        "Linux version 5.15.0-91-generic (buildd@lcy02) (gcc 11.4.0) #101-Ubuntu SMP Tue Nov 14 13:30:08 UTC 2023"
+        " (Ubuntu 5.15.0-91.101-generic 5.15.131)"
+    )
+    assert banner == (
+        "5.15.0-91-generic",
+        "#101-Ubuntu SMP Tue Nov 14 13:30:08 UTC 2023",
+        "Ubuntu 5.15.0-91.101-generic 5.15.131",
+    )
+
+
+def test_frame_shapes() -> None:
+    f = match_frame("? wait_for_lsr+0x4a/0x90", StackContext.TASK)
+    assert f is not None and f.questionable and f.offset == 0x4A and f.size == 0x90
+    f = match_frame("gc_segment_bad_gso+0x8f/0xe5 [gsocrash]", StackContext.IRQ)
+    assert f is not None and f.module == "gsocrash" and f.context is StackContext.IRQ
+    f = match_frame("[<ffffffff81745e8d>] ? ip_rcv_finish+0x12d/0x3d0", StackContext.TASK)
+    assert f is not None and f.questionable and f.address == 0xFFFFFFFF81745E8D
+    f = match_frame("skb_segment+0x24c/0xf40 net/core/skbuff.c:4315", StackContext.TASK)
+    assert f is not None and f.source == "net/core/skbuff.c:4315"
+    f = match_frame("skb_segment (include/linux/skbuff.h:123 net/core/skbuff.c:456)", StackContext.TASK)
+    assert f is not None and f.source == "net/core/skbuff.c:456" and f.offset is None
+    f = match_frame("__skb_frag_ref include/linux/skbuff.h:3400 [inline]", StackContext.TASK)
+    assert f is not None and f.inline
+    assert match_frame("the skb_segment+0x24c/0xf40 function crashed", StackContext.TASK) is None
+
+
+def test_pc_lines() -> None:
+    pc = match_pc_line("RIP: 0010:[<ffffffff8155a2b2>]  [<ffffffff8155a2b2>] skb_segment+0x24c/0xf40")
+    assert pc is not None and (pc.function, pc.offset, pc.size) == ("skb_segment", 0x24C, 0xF40)
+    pc = match_pc_line("RIP: 0010:gc_bad+0x8f/0xe5 [gsocrash]")
+    assert pc is not None and pc.module == "gsocrash"
+    pc = match_pc_line("pc : skb_segment+0x2c0/0x8f0")
+    assert pc is not None and pc.arch == "arm64"
+    assert match_pc_line("RIP: 0033:0x7f3c1b2e3a7e") is None
+
+
+def test_register_lines() -> None:
+    assert match_registers("RSP: 0018:ffffd3c140043bc0 EFLAGS: 00000246") == {
+        "RSP": 0xFFFFD3C140043BC0,
+        "EFLAGS": 0x246,
+    }
+    assert match_registers("RBP: ffffd3c140043c90   R8: 0000000000000036   R9: 0000000000000544") == {
+        "RBP": 0xFFFFD3C140043C90,
+        "R8": 0x36,
+        "R9": 0x544,
+    }
+    assert match_registers("FS:  0000000000000000(0000) GS:ffff8cd4df400000(0000) knlGS:0000000000000000") == {
+        "FS": 0,
+        "GS": 0xFFFF8CD4DF400000,
+        "KNLGS": 0,
+    }
+    assert match_registers("RIP: 0010:skb_segment+0x24c/0xf40") is None
+    assert match_registers("Random: text here") is None
+
+
+def test_struct_parser_tolerates_comments_and_nesting() -> None:
+    block = parse_value(
+        [
+            "struct skb_shared_info {",
+            "  gso_size = 1348,",
+            "  frag_list = 0x0,",
+            "  gso_type = 1027,  // SKB_GSO_DODGY | SKB_GSO_TCPV4",
+            "  nr_frags = 0 '\\000',",
+            "  dataref = { counter = 1 },",
+            '  cb = "{not a brace}",',
+            "}",
+        ]
+    )
+    fields = flatten(block)
+    assert to_int(fields["gso_size"]) == 1348
+    assert to_int(fields["frag_list"]) == 0
+    assert to_int(fields["nr_frags"]) == 0
+    assert fields["dataref"] == [("counter", "1")]
+
+
+def test_seed_crash_bt() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "data" / "text" / "calico-11424-seed-github-issue.txt").read_text()
+    r = parse_text(text)
+    assert r.source.kind == "crash"
+    assert r.panic.kind is None
+    assert (r.panic.function, r.panic.offset) == ("skb_segment", 558)  # decimal, as crash prints it
+    assert (r.panic.cpu, r.panic.pid, r.panic.comm) == (7, 0, "swapper/7")
+    assert r.registers["RAX"] == 0 and r.registers["RBX"] == 0 and r.registers["RIP"] == 0xFFFFFFFFAA037F7E
+    assert r.frames[0].function == "tcp_gso_segment" and r.frames[0].context is StackContext.IRQ
+    assert r.frames[18].function == "receive_buf" and r.frames[18].module == "virtio_net"
+    assert r.frames[26].function == "ret_from_intr" and r.frames[26].context is StackContext.TASK
+    assert "native_safe_halt" not in [f.function for f in r.frames]
+    # The paste starts at the exception RIP: the stack from the crash site down is whole.
+    assert r.frames_complete is True
+    assert "frames #0-#7 not shown (the panic machinery above the exception RIP)" in r.notes
+    (skb,) = r.skbs
+    assert skb.origin == "reporter's struct summary"
+    si = skb.shinfo
+    assert (si.gso_size, si.gso_segs, si.gso_type, si.frag_list, si.nr_frags, si.dataref) == (1348, 0, 1027, 0, 0, 1)
+    assert si.gso_type_flags == ("TCPV4", "DODGY", "UDP_TUNNEL")
+    assert skb.len is None and skb.shinfo.frags is None  # never invented
+
+
+def test_warn_then_panic_on_warn_is_warn_panic() -> None:
+    text = (
+        "WARNING: CPU: 0 PID: 1 at net/core/dev.c:3215 skb_warn_bad_offload+0x8d/0x100\n"
+        "CPU: 0 PID: 1 Comm: swapper/0 Not tainted 6.1.0 #1\n"
+        "Kernel panic - not syncing: kernel: panic_on_warn set ...\n"
+    )
+    r = parse_text(text)
+    assert r.panic.kind is PanicKind.WARN_PANIC
+    assert (r.panic.bug_file, r.panic.bug_line) == ("net/core/dev.c", 3215)
+
+
+def test_old_sysrq_oops_is_sysrq() -> None:
+    text = (
+        "SysRq : Trigger a crash\n"
+        "BUG: unable to handle kernel NULL pointer dereference at (null)\n"
+        "IP: [<ffffffff8141a4f6>] sysrq_handle_crash+0x16/0x20\n"
+        "Oops: 0002 [#1] SMP\n"
+    )
+    r = parse_text(text)
+    assert r.panic.kind is PanicKind.SYSRQ
+    assert r.panic.fault_address == 0
+    assert r.panic.function == "sysrq_handle_crash"
+
+
+def test_headless_oops_keeps_rip() -> None:
+    r = parse_text("RIP: 0010:skb_segment+0x24c/0xf40\nRAX: 0000000000000000 RBX: 0000000000000001\n")
+    assert r.panic.kind is None and r.panic.function == "skb_segment"
+    assert any("headline not shown" in n for n in r.notes)
+
+
+def test_crash_bt_with_a_gap_or_without_the_exception_line_is_incomplete():
+    head = 'PID: 0  TASK: ff16ba3686914000  CPU: 7   COMMAND: "swapper/7"\n'
+    exc = "    [exception RIP: skb_segment+558]\n"
+    f8 = " #8 [ff3ca05846b447e0] tcp_gso_segment at ffffffffaa1219c5\n"
+    f9 = " #9 [ff3ca05846b44830] inet_gso_segment at ffffffffaa136f4b\n"
+    f11 = "#11 [ff3ca05846b448a8] skb_udp_tunnel_segment at ffffffffaa12bbae\n"
+    assert parse_text(head + exc + f8 + f9).frames_complete is True
+    assert parse_text(head + exc + f8 + f9 + f11).frames_complete is False
+    assert parse_text(head + f8 + f9).frames_complete is False
