@@ -82,7 +82,7 @@ class FramePattern:
 
     @classmethod
     def parse(cls, text: str) -> FramePattern:
-        alts: List[Tuple[Optional["re.Pattern[str]"], Optional[str], Optional[str]]] = []
+        alts: List[Tuple[Optional[re.Pattern[str]], Optional[str], Optional[str]]] = []
         for part in text.split("|") if not text.startswith("re:") else [text]:
             module = None
             if part.startswith("re:"):
