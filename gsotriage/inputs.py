@@ -118,18 +118,15 @@ def detect(target: str) -> InputKind:
     )
 
 
-def _read_text(kind: InputKind) -> str:
+def _read_stdin() -> str:
     from gsotriage.parse import decode_bytes
 
-    if kind.kind == "stdin":
-        data = sys.stdin.buffer.read()
-        if not data:
-            raise InputError("standard input was empty: nothing to analyse")
-        if not _looks_like_text(data[:8192]):
-            raise InputError("standard input is not text; pass dumps as a file path")
-        return decode_bytes(data)
-    with open(kind.path, "rb") as f:
-        return decode_bytes(f.read())
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise InputError("standard input was empty: nothing to analyse")
+    if not _looks_like_text(data[:8192]):
+        raise InputError("standard input is not text; pass dumps as a file path")
+    return decode_bytes(data)
 
 
 def load_report(
@@ -140,10 +137,17 @@ def load_report(
     progress: Optional[Progress] = None,
 ) -> CrashReport:
     kind = detect(target)
-    if kind.kind in ("text", "stdin"):
+    if kind.kind == "stdin":
         from gsotriage.parse import parse_text
 
-        return parse_text(_read_text(kind), path=None if kind.kind == "stdin" else kind.path)
+        return parse_text(_read_stdin())
+    if kind.kind == "text":
+        from gsotriage.parse import parse_file
+
+        try:
+            return parse_file(kind.path)
+        except OSError as exc:
+            raise InputError(f"{kind.path}: cannot read: {exc.strerror}") from None
     from gsotriage.collect import collect
 
     return collect(kind, vmlinux=vmlinux, debuginfo=debuginfo or [], progress=progress)

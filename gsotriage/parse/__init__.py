@@ -14,9 +14,9 @@ from gsotriage.model import CrashReport, Source
 
 from .assemble import NO_CRASH_NOTE, assemble
 from .scanner import scan_lines
-from .text import decode_bytes, iter_lines
+from .text import decode_bytes, iter_file_lines, iter_lines
 
-__all__ = ["NO_CRASH_NOTE", "decode_bytes", "detect_format", "parse_lines", "parse_text"]
+__all__ = ["NO_CRASH_NOTE", "decode_bytes", "detect_format", "parse_file", "parse_lines", "parse_text"]
 
 
 def parse_lines(lines: Iterable[str], *, path: Optional[str] = None) -> CrashReport:
@@ -34,6 +34,12 @@ def parse_text(text: str, *, path: Optional[str] = None) -> CrashReport:
     """Auto-detect the format of ``text`` and parse it."""
     text = text.replace("\0", "").replace("\r\n", "\n").replace("\r", "\n")
     return parse_lines(iter_lines(text), path=path)
+
+
+def parse_file(path: str) -> CrashReport:
+    """Parse a log file streamed line by line (bounded memory for huge logs)."""
+    with open(path, "rb") as f:
+        return parse_lines(iter_file_lines(f), path=path)
 
 
 def detect_format(text: str) -> str:

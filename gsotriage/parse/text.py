@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 __all__ = ["decode_bytes", "iter_lines"]
 
@@ -28,3 +28,15 @@ def iter_lines(text: str) -> Iterator[str]:
             return
         yield text[start:end]
         start = end + 1
+
+
+def iter_file_lines(f: BinaryIO) -> Iterator[str]:
+    """Decode a binary stream line by line with bounded memory: UTF-8 with
+    replacement, NULs dropped, CRLF and lone CR treated as line ends."""
+    for raw in f:
+        text = raw.decode("utf-8", errors="replace").replace("\0", "")
+        text = text.rstrip("\n").rstrip("\r")
+        if "\r" in text:
+            yield from text.split("\r")
+        else:
+            yield text
