@@ -129,6 +129,9 @@ def _kind_from_text(text: str) -> Optional[PanicKind]:
     return None
 
 
+NULL_PAGE = 4096
+
+
 def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
     console: ConsoleResult = scan.console.finish()
     fatal: Optional[EventBuilder] = console.fatal
@@ -167,6 +170,15 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
     if kind is None and sys_panic:
         kind = _kind_from_text(sys_panic)
         message = message or sys_panic
+    if (
+        kind is PanicKind.PAGING_FAULT
+        and fatal is not None
+        and fatal.fault_address is not None
+        and fatal.fault_address < NULL_PAGE
+    ):
+        # x86 words this case itself; arm64 says "read from unreadable memory at ...c0".
+        kind = PanicKind.NULL_DEREF
+        notes.append(f"fault address {fatal.fault_address:#x} is inside the NULL page: counted as a NULL dereference")
     if fatal is not None and fatal.is_warn and kind is PanicKind.WARN:
         notes.append("the fatal event is a WARN that did not panic")
     if console.headless:

@@ -34,6 +34,7 @@ _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)$")
 _LAST_UNLOADED = re.compile(r"\[last unloaded: [^\]]*\]")
 _MODULE_TOKEN = re.compile(r"^(?P<name>[\w-]+)(?:\((?P<flags>[A-Z+-]+)\))?$")
 _CODE = re.compile(r"^Code: ")
+_WRAPPED_SOURCE = re.compile(r"^(?:[\w./+-]+\.[chS]:\d+(?: \(discriminator \d+\))?\s*)+\)?$")
 _TERMINATOR = re.compile(r"^(?:-+\[ end trace|Modules linked in:|Kernel panic - not syncing)")
 # Functions whose oops *is* a deliberate crash (old kernels oops on purpose).
 _FUNCTION_KINDS = {"sysrq_handle_crash": PanicKind.SYSRQ}
@@ -239,6 +240,9 @@ class ConsoleScanner:
                 ev.frames.append(frame)
             else:
                 ev.frames_truncated = True
+            return True
+        # A decoded "(file:line file:line)" location that a mailer wrapped onto its own line.
+        if _WRAPPED_SOURCE.match(line):
             return True
         # pt_regs of an interrupted context printed inside the trace (user RIP, idle RIP).
         return bool(_CODE.match(line) or match_pc_line(line) or match_registers(line) or line.startswith("RIP: "))

@@ -35,6 +35,12 @@ FRAME_SHAPES: Tuple[Tuple[str, Pattern[str]], ...] = (
             r" \((?P<srcs>(?:[^()]|\([^()]*\))*)\)(?: \[(?P<mod2>[\w-]+)\])?$"
         ),
     ),
+    # The same, its location list cut by a mail wrap: "validate_xmit_skb (./include/linux/netdevice.h:4862"
+    # (the rest of the list follows on the next line, which the trace scanner skips).
+    (
+        "decoded-wrapped",
+        re.compile(rf"^(?P<q>\? )?{_FN}(?:{_OFF})? \((?P<srcs>[\w./+-]+\.[chS]:\d+(?: \(discriminator \d+\))?)$"),
+    ),
 )
 
 _DECODED_LOC = re.compile(r"(?:\./)?([\w./+-]+\.[chS]:\d+)")

@@ -85,10 +85,12 @@ HEADLINES: Tuple[Headline, ...] = (
         K.NULL_DEREF,
         OOPS,
     ),
+    # arm64 names the access ("paging request", "read from unreadable memory",
+    # "write to read-only memory", ...); an address below one page is a NULL
+    # dereference whatever the wording (assemble.py applies that rule).
     _h(
         "arm64-paging",
-        rf"^Unable to handle kernel (?:paging request|access to user memory|execute from non-executable memory)"
-        rf"(?: at virtual address (?P<addr>{_HEX}))?",
+        rf"^Unable to handle kernel (?:[a-z][a-z -]*?)(?: at virtual address (?P<addr>{_HEX}))?$",
         K.PAGING_FAULT,
         OOPS,
     ),
@@ -96,7 +98,7 @@ HEADLINES: Tuple[Headline, ...] = (
     _h("kernel-bug", r"^kernel BUG at (?P<file>[^\s:]+):(?P<line>\d+)!", K.BUG, OOPS),
     _h(
         "gpf",
-        rf"^general protection fault(?:, probably for non-canonical address (?P<addr>{_HEX}))?:",
+        rf"^(?:Oops: )?general protection fault(?:, probably for non-canonical address (?P<addr>{_HEX}))?:",
         K.GPF,
         OOPS,
     ),
@@ -149,7 +151,9 @@ HEADLINES: Tuple[Headline, ...] = (
     _h("ubsan", r"^UBSAN: ", K.OTHER, WARN),
     # --- continuation lines of the event just started
     _h("oops-line", r"^Oops(?: - [\w ]+)?: [0-9a-f]+ \[#\d+\]", K.OTHER, CONT, _ANY),
-    _h("invalid-opcode", r"^invalid opcode: [0-9a-f]+ \[#\d+\]", K.OTHER, CONT, _ANY),
+    # x86 BUG() traps with ud2; 6.10+ kernels prefix "Oops: ", and without
+    # CONFIG_DEBUG_BUGVERBOSE no "kernel BUG at" line precedes it.
+    _h("invalid-opcode", r"^(?:Oops: )?invalid opcode: [0-9a-f]+ \[#\d+\]", K.BUG, CONT, _ANY),
     _h("arm64-internal-error", r"^Internal error: ", K.OTHER, CONT, _ANY),
     _h(
         "kasan-null-range",

@@ -29,6 +29,10 @@ PREFIXES: Tuple[Tuple[str, Pattern[str]], ...] = (
     ("timestamps", re.compile(r"^\[\s*\d+\.\d+\]")),
     ("dmesg-T", re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}\]")),
     ("caller-id", re.compile(r"^\[\s*[TC]\d+\]")),
+    # Stamps a web page or mail client emptied ("[] BUG: KASAN: ...").
+    ("empty-stamp", re.compile(r"^\[\]")),
+    # MediaTek vendor kernels tag printk call sites: "[name:bug&]kernel BUG at ...".
+    ("mtk-tag", re.compile(r"^\[name:\w+&\]")),
 )
 
 _MAX_ROUNDS = 8
