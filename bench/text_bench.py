@@ -33,7 +33,8 @@ NOISE = "[  {t:10.6f}] systemd[1]: Started session-{n}.scope - Session {n} of Us
 
 
 def inputs() -> list[Path]:
-    files = sorted((ROOT / "signatures" / "cases").glob("*.txt")) + sorted((ROOT / "tests" / "data" / "text").glob("*.txt"))
+    files = sorted((ROOT / "signatures" / "cases").glob("*.txt"))
+    files += sorted((ROOT / "tests" / "data" / "text").glob("*.txt"))
     return [f for f in files if f.stat().st_size > 0]
 
 
@@ -47,8 +48,10 @@ def throughput(rounds: int) -> None:
             diagnose(parse_file(str(f)), lib.signatures)
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    print(f"text triage: {len(files)} logs x {rounds} rounds, median {med * 1000:.1f} ms per round "
-          f"= {len(files) / med:.0f} logs/s (parse + match against {len(lib.signatures)} signatures)")
+    print(
+        f"text triage: {len(files)} logs x {rounds} rounds, median {med * 1000:.1f} ms per round "
+        f"= {len(files) / med:.0f} logs/s (parse + match against {len(lib.signatures)} signatures)"
+    )
 
 
 def big_log(mb: int) -> None:
@@ -66,12 +69,15 @@ def big_log(mb: int) -> None:
         size = path.stat().st_size / 1024 / 1024
         t0 = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        p = subprocess.run([sys.executable, "-m", "gsotriage", "analyze", str(path), "--format", "json"],
-                           capture_output=True)
+        p = subprocess.run(
+            [sys.executable, "-m", "gsotriage", "analyze", str(path), "--format", "json"], capture_output=True
+        )
         wall = time.perf_counter() - t0
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        print(f"big log: {size:.0f} MiB analysed in {wall:.1f} s ({size / wall:.1f} MiB/s), exit {p.returncode}, "
-              f"peak RSS {max(rss, before) / 1024:.0f} MiB")
+        print(
+            f"big log: {size:.0f} MiB analysed in {wall:.1f} s ({size / wall:.1f} MiB/s), exit {p.returncode}, "
+            f"peak RSS {max(rss, before) / 1024:.0f} MiB"
+        )
 
 
 def main() -> None:

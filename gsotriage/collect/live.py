@@ -1,0 +1,112 @@
+"""The running kernel (/proc/kcore) and QEMU guests over QMP: exposure, never a panic."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, List, Optional, Sequence
+
+from gsotriage.model import CrashReport, Kernel, Source
+
+__all__ = ["collect_live", "collect_qmp"]
+
+
+def _report(prog: Any, kind: str, path: str, notes: List[str]) -> CrashReport:
+    from gsotriage.parse import parse_text
+
+    from .dmesg import dmesg_text
+    from .dump import _guard, _kernel, _net_context
+    from .program import _read_vmcoreinfo
+
+    info = _read_vmcoreinfo(prog)
+    text = _guard(notes, "kernel log", lambda: dmesg_text(prog, info, typed=True))
+    base = parse_text(text, path=path) if text else CrashReport(source=Source(kind, path))
+    kernel = _guard(notes, "kernel identity", lambda: _kernel(prog, base.kernel)) or base.kernel or Kernel()
+    net, modules = _net_context(prog, notes)
+    # A live kernel has not crashed: keep earlier oopses/WARNs as events, claim no panic.
+    events = base.other_events
+    if base.panic.kind is not None or base.panic.message:
+        events = (*events, _event(base))
+    return CrashReport(
+        source=Source(kind, path, kind),
+        kernel=kernel,
+        net=net,
+        modules=modules,
+        other_events=events,
+        notes=tuple([*notes, *base.notes]),
+        live=True,
+    )
+
+
+def _event(base: CrashReport) -> Any:
+    from gsotriage.model import Event
+
+    return Event(
+        title=base.panic.message or "oops in the kernel log",
+        kind=base.panic.kind,
+        function=base.panic.function,
+    )
+
+
+def _load(prog: Any, vmlinux: Optional[str], debuginfo: Sequence[str], notes: List[str]) -> None:
+    from .program import Session, load_kernel_debug_info, parse_vmcoreinfo
+
+    try:
+        raw = prog["VMCOREINFO"].string_().decode("utf-8", "replace")
+    except Exception:
+        raw = ""
+    session = Session(prog=prog, path="", vmcoreinfo=parse_vmcoreinfo(raw))
+    load_kernel_debug_info(session, vmlinux, debuginfo)
+    notes.extend(session.notes)
+
+
+def collect_live(vmlinux: Optional[str], debuginfo: Sequence[str]) -> CrashReport:
+    """Analyse the running kernel through /proc/kcore (root required)."""
+    import drgn
+
+    from gsotriage.inputs import InputError
+
+    from .program import DebugInfoMissing
+
+    if os.geteuid() != 0:
+        raise InputError("/proc/kcore: reading the live kernel needs root (run with sudo)")
+    prog = drgn.Program()
+    try:
+        prog.set_kernel()
+    except Exception as exc:
+        raise InputError(f"/proc/kcore: cannot open the live kernel: {exc}") from None
+    notes: List[str] = ["live kernel: exposure report, no crash is claimed"]
+    try:
+        _load(prog, vmlinux, debuginfo, notes)
+    except DebugInfoMissing as exc:
+        raise InputError(f"/proc/kcore: {exc}") from None
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return _report(prog, "live", "/proc/kcore", notes)
+
+
+def collect_qmp(socket_path: str, vmlinux: Optional[str], debuginfo: Sequence[str]) -> CrashReport:
+    """A running QEMU guest over its QMP socket (drgn 0.3: ``Program.set_qemu_qmp``)."""
+    import drgn
+
+    from gsotriage.inputs import InputError
+
+    from .program import DebugInfoMissing
+
+    prog = drgn.Program()
+    setter = getattr(prog, "set_qemu_qmp", None)
+    if setter is None:
+        raise InputError(f"qmp:{socket_path}: this drgn ({drgn.__version__}) has no Program.set_qemu_qmp; drgn >= 0.3")
+    if not os.path.exists(socket_path):
+        raise InputError(f"qmp:{socket_path}: no such socket")
+    try:
+        setter(socket_path)
+    except Exception as exc:
+        raise InputError(f"qmp:{socket_path}: cannot attach: {exc}") from None
+    notes: List[str] = ["QEMU guest over QMP: exposure report, no crash is claimed"]
+    try:
+        _load(prog, vmlinux, debuginfo, notes)
+    except DebugInfoMissing as exc:
+        raise InputError(f"qmp:{socket_path}: {exc}") from None
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return _report(prog, "qmp", f"qmp:{socket_path}", notes)

@@ -1,0 +1,112 @@
+"""Collector pieces that need no dump: flattened reassembly, ELF build-id, taint, input errors."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from gsotriage.collect.elfinfo import elf_build_id
+from gsotriage.collect.flattened import FlattenedError, reassemble
+from gsotriage.collect.kernel import taint_string
+from gsotriage.collect.program import debuginfo_packages, parse_vmcoreinfo
+from gsotriage.inputs import InputError, load_report
+
+
+def _flattened(records: list, end: bool = True) -> bytes:
+    head = b"makedumpfile".ljust(16, b"\0") + struct.pack(">qq", 1, 1)
+    out = head.ljust(4096, b"\0")
+    for offset, data in records:
+        out += struct.pack(">qq", offset, len(data)) + data
+    if end:
+        out += struct.pack(">qq", -1, -1)
+    return out
+
+
+def _kdump_header(release: bytes = b"") -> bytes:
+    uts = [b"", b"", release, b"", b"x86_64", b""]
+    return b"KDUMP   " + struct.pack("<i", 6) + b"".join(u.ljust(65, b"\0") for u in uts)
+
+
+def test_reassemble_places_records_and_repairs_utsname(tmp_path: Path) -> None:
+    vmcoreinfo = b"OSRELEASE=6.1.0-56-cloud-amd64\nPAGESIZE=4096\n"
+    src = tmp_path / "flat"
+    src.write_bytes(_flattened([(0, _kdump_header()), (8192, vmcoreinfo), (20000, b"tail")]))
+    out, note = reassemble(str(src), str(tmp_path))
+    try:
+        data = Path(out).read_bytes()
+        assert data[8192 : 8192 + len(vmcoreinfo)] == vmcoreinfo
+        assert data[20000:20004] == b"tail"
+        assert data[12 : 12 + 5] == b"Linux"
+        assert data[12 + 2 * 65 :].startswith(b"6.1.0-56-cloud-amd64\0")
+        assert "release" in (note or "")
+    finally:
+        Path(out).unlink()
+    assert src.read_bytes().startswith(b"makedumpfile")  # the user's file is untouched
+
+
+def test_reassemble_truncated(tmp_path: Path) -> None:
+    src = tmp_path / "flat"
+    src.write_bytes(_flattened([(0, _kdump_header(b"6.1.0"))], end=False))
+    with pytest.raises(FlattenedError, match="no end marker"):
+        reassemble(str(src), str(tmp_path))
+    src.write_bytes(_flattened([(0, _kdump_header(b"6.1.0"))])[:-40])
+    with pytest.raises(FlattenedError, match="truncated"):
+        reassemble(str(src), str(tmp_path))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("gsotriage-")]
+
+
+def test_elf_build_id(tmp_path: Path) -> None:
+    note = struct.pack("<III", 4, 4, 3) + b"GNU\0" + bytes.fromhex("deadbeef")
+    shoff = 64 + len(note)
+    eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    eh += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0, 0, shoff, 0, 64, 56, 0, 64, 2, 0)
+    null = b"\0" * 64
+    sh = struct.pack("<IIQQQQIIQQ", 0, 7, 2, 0, 64, len(note), 0, 0, 4, 0)
+    f = tmp_path / "vmlinux"
+    f.write_bytes(eh + note + null + sh)
+    assert elf_build_id(str(f)) == "deadbeef"
+    (tmp_path / "text").write_text("not elf")
+    assert elf_build_id(str(tmp_path / "text")) is None
+
+
+def test_taint_string() -> None:
+    raw, letters = taint_string((1 << 12) | (1 << 13))
+    assert raw == "G           OE" and letters == ("O", "E")
+    assert taint_string(0) == ("Not tainted", ())
+    assert taint_string(1)[0] == "P"
+
+
+def test_vmcoreinfo_and_packages() -> None:
+    info = parse_vmcoreinfo("OSRELEASE=6.1.0-56-cloud-amd64\nBUILD-ID=ab\nSYMBOL(prb)=ffffffff81000000\n")
+    assert info["OSRELEASE"] == "6.1.0-56-cloud-amd64" and info["SYMBOL(prb)"] == "ffffffff81000000"
+    pkgs = debuginfo_packages("6.1.0-56-cloud-amd64")
+    assert "linux-image-6.1.0-56-cloud-amd64-dbg" in pkgs and "kernel-debuginfo-6.1.0-56-cloud-amd64" in pkgs
+
+
+def _user_core(path: Path) -> None:
+    eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8
+    eh += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 64, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 6, 0x1000, 0x400000, 0, 0x1000, 0x1000, 0x1000)
+    path.write_bytes((eh + ph).ljust(0x1000, b"\0") + b"\xaa" * 0x1000)
+
+
+def test_bad_inputs(tmp_path: Path) -> None:
+    empty = tmp_path / "vmcore.empty"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        load_report(str(empty))
+    rnd = tmp_path / "vmcore"
+    rnd.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(InputError, match="not a crash dump"):
+        load_report(str(rnd))
+    core = tmp_path / "core"
+    _user_core(core)
+    pytest.importorskip("drgn")
+    with pytest.raises(InputError, match="userspace core dump"):
+        load_report(str(core))
+    flat = tmp_path / "vmcore.flat"
+    flat.write_bytes(_flattened([(0, _kdump_header(b"6.1.0"))], end=False))
+    with pytest.raises(InputError, match="flattened kdump: truncated"):
+        load_report(str(flat))

@@ -1,0 +1,73 @@
+"""Discovery of the vmcore factory's manifests (shared by tests/vmcore and tests/collect)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+SKIP_REASON = "no vmcore fixtures: run fixtures/vmcores/build"
+DUMP_FORMS = ("elf", "kdump_qemu", "kdump_makedumpfile")
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("GSOTRIAGE_VMCORE_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "gsotriage" / "vmcores"
+
+
+def require() -> bool:
+    return os.environ.get("GSOTRIAGE_REQUIRE_VMCORES") == "1"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    data: Dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.data.get('kernel', {}).get('release', '?')}/{self.data.get('scenario', self.path.parent.name)}"
+
+    @property
+    def expect(self) -> Dict[str, Any]:
+        return dict(self.data.get("expect") or {})
+
+    @property
+    def ground_truth(self) -> Dict[str, Any]:
+        return dict(self.data.get("ground_truth") or {})
+
+    def file(self, key: str, sub: Optional[str] = None) -> Optional[str]:
+        files = self.data.get("files") or {}
+        value = files.get(key)
+        if sub is not None:
+            value = value.get(sub) if isinstance(value, dict) else None
+        if not value:
+            return None
+        p = Path(value)
+        if not p.is_absolute():
+            p = self.path.parent / p
+        return str(p) if p.exists() else None
+
+    def dumps(self) -> Dict[str, str]:
+        return {form: p for form in DUMP_FORMS if (p := self.file(form))}
+
+
+def discover() -> List[Manifest]:
+    roots = [cache_dir(), REPO / "fixtures" / "vmcores"]
+    found: List[Manifest] = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for mpath in sorted(root.glob("*/*/manifest.json")):
+            try:
+                data = json.loads(mpath.read_text())
+            except (OSError, ValueError):
+                continue
+            found.append(Manifest(mpath, data))
+    return found
