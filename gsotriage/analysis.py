@@ -6,8 +6,9 @@ batch result line is exactly the document ``analyze --format json`` prints.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from gsotriage.inputs import InputKind, detect, load_report
 from gsotriage.match.engine import Diagnosis, diagnose
@@ -44,14 +45,19 @@ def exit_code_for(diag: Diagnosis) -> int:
 
 def analyze_path(
     target: str,
-    library: Library,
+    library: Union[Library, Future[Library]],
     *,
     vmlinux: Optional[str] = None,
     debuginfo: Optional[List[str]] = None,
     progress: Optional[Callable[[str], None]] = None,
 ) -> Analysis:
-    """Raises gsotriage.inputs.InputError for unreadable or unsupported input."""
+    """Raises gsotriage.inputs.InputError for unreadable or unsupported input.
+
+    ``library`` may still be loading (see load_library_async): it is only needed
+    once the report is read.
+    """
     kind = detect(target)
     report = load_report(target, vmlinux=vmlinux, debuginfo=debuginfo or [], progress=progress)
-    diag = diagnose(report, library.signatures)
+    lib = library.result() if isinstance(library, Future) else library
+    diag = diagnose(report, lib.signatures)
     return Analysis(target, kind, diag, exit_code_for(diag))

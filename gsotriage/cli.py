@@ -55,11 +55,15 @@ def _err(msg: str) -> None:
 def _library(paths: Sequence[str]) -> Any:
     from gsotriage.match.loader import load_library
 
-    lib = load_library([Path(p) for p in paths] if paths else None)
+    return _checked(load_library([Path(p) for p in paths] if paths else None))
+
+
+def _checked(lib: Any) -> Any:
+    """Exit 4 on a library with errors: a broken file never silently drops out."""
     if lib.errors:
         for e in lib.errors:
             _err(str(e))
-        _err(f"signature library invalid ({len(lib.errors)} error(s)); nothing was analysed")
+        _err(f"signature library invalid ({len(lib.errors)} error(s)); no verdict was produced")
         sys.exit(Exit.BAD_SIGNATURES)
     return lib
 
@@ -146,6 +150,10 @@ def main() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="List every verdict, generic ones included.")
 @click.option("--no-progress", is_flag=True, help="No progress messages on stderr.")
+@click.option(
+    "--record/--no-record", default=False, show_default=True, help="Record the result in the crash history database."
+)
+@click.option("--db", type=click.Path(dir_okay=False), help="History database for --record (default: $GSOTRIAGE_DB).")
 @_guard
 def analyze(
     path: str,
@@ -156,6 +164,8 @@ def analyze(
     debuginfo: Sequence[str],
     verbose: bool,
     no_progress: bool,
+    record: bool = False,
+    db: Optional[str] = None,
 ) -> None:
     """Analyse a vmcore, a kdump crash directory, a console log, a dmesg file or a crash(8) transcript.
 
@@ -174,17 +184,23 @@ def analyze(
     """
     from gsotriage.analysis import analyze_path
     from gsotriage.inputs import InputError
+    from gsotriage.match.loader import load_library_async
     from gsotriage.render.json import render_json
 
-    lib = _library(sig_paths)
+    pending = load_library_async([Path(p) for p in sig_paths] if sig_paths else None)
     progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))
     try:
-        result = analyze_path(path, lib, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
+        result = analyze_path(path, pending, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
     except InputError as exc:
         _err(str(exc))
         sys.exit(Exit.BAD_INPUT)
+    lib = _checked(pending.result())
     diag = result.diagnosis
     code = Exit(result.exit_code)
+    if record:
+        from gsotriage.batch.commands import record_analysis
+
+        record_analysis(result.document(lib), path, db)
     if fmt == "json":
         text = render_json(result.document(lib))
     elif fmt == "markdown":
@@ -333,6 +349,17 @@ def sig_docs(sig_paths: Sequence[str], out_dir: str) -> None:
         index.append(f"| [`{sig.id}`]({sig.id}.md) | {sig.title} | {sig.maturity} | {', '.join(sig.tags)} |")
     (out / "README.md").write_text("\n".join(index) + "\n", encoding="utf-8")
     click.echo(f"wrote {len(lib.signatures) + 1} pages to {out}")
+
+
+def _add_batch_commands() -> None:
+    # batch, regress, history live in gsotriage/batch/commands.py (they import this module's helpers).
+    from gsotriage.batch.commands import batch, history, regress
+
+    for cmd in (batch, regress, history):
+        main.add_command(cmd)
+
+
+_add_batch_commands()
 
 
 def run(argv: Optional[List[str]] = None) -> int:

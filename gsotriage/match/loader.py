@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-import jsonschema
 import yaml
 
 from gsotriage.match.clauses import build_clause
@@ -29,7 +30,14 @@ from gsotriage.match.signature import (
     signature_schema,
 )
 
-__all__ = ["Library", "SignatureError", "builtin_signature_dir", "load_library", "load_signature_file"]
+__all__ = [
+    "Library",
+    "SignatureError",
+    "builtin_signature_dir",
+    "load_library",
+    "load_library_async",
+    "load_signature_file",
+]
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ def _line_of(doc: Any, path: Sequence[Any]) -> Optional[int]:
     return line
 
 
-def _error_line(doc: Any, err: jsonschema.ValidationError) -> Optional[int]:
+def _error_line(doc: Any, err: Any) -> Optional[int]:
     path = list(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict) and isinstance(err.schema, dict):
         allowed = set(err.schema.get("properties", {}))
@@ -128,20 +136,25 @@ def _error_line(doc: Any, err: jsonschema.ValidationError) -> Optional[int]:
     return _line_of(doc, path)
 
 
-_VALIDATOR: Optional[jsonschema.Draft202012Validator] = None
+_VALIDATOR: Any = None
 
 
-def _validator() -> jsonschema.Draft202012Validator:
+def _validator() -> Any:
+    """The schema validator, built (and jsonschema imported) only when a library needs validating."""
     global _VALIDATOR
     if _VALIDATOR is None:
+        import jsonschema
+
         _VALIDATOR = jsonschema.Draft202012Validator(
             signature_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
         )
     return _VALIDATOR
 
 
-def _best_message(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+def _best_message(err: Any) -> Any:
     # oneOf errors are unreadable; descend to the most specific sub-error.
+    import jsonschema
+
     best = jsonschema.exceptions.best_match([err])
     return best if best is not None else err
 
@@ -163,7 +176,7 @@ def _clauses(
     return specs, problems
 
 
-def load_signature_file(path: Path) -> Tuple[Optional[Signature], List[SignatureError]]:
+def load_signature_file(path: Path, *, validate: bool = True) -> Tuple[Optional[Signature], List[SignatureError]]:
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -178,10 +191,14 @@ def load_signature_file(path: Path) -> Tuple[Optional[Signature], List[Signature
         return None, [SignatureError(name, None, f"YAML: {exc}")]
     if not isinstance(doc, dict):
         return None, [SignatureError(name, 1, "a signature file must be a YAML mapping")]
-    errors = [
-        SignatureError(name, _error_line(doc, e), _format_schema_error(e))
-        for e in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    errors = (
+        [
+            SignatureError(name, _error_line(doc, e), _format_schema_error(e))
+            for e in sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+        ]
+        if validate
+        else []
+    )
     if errors:
         return None, errors
     clauses: List[ClauseSpec] = []
@@ -245,7 +262,7 @@ def load_signature_file(path: Path) -> Tuple[Optional[Signature], List[Signature
     return sig, []
 
 
-def _format_schema_error(err: jsonschema.ValidationError) -> str:
+def _format_schema_error(err: Any) -> str:
     err = _best_message(err)
     where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
     msg = err.message
@@ -286,18 +303,37 @@ def _files(paths: Iterable[Path]) -> List[Path]:
     return out
 
 
+def _validated_marker(digest: str) -> Optional[Path]:
+    """Where we remember that a library with this exact content passed the schema."""
+    from gsotriage import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = hashlib.sha256(f"{digest}\0{__version__}\0{schema_json()}".encode()).hexdigest()[:24]
+    return Path(base) / "gsotriage" / "validated-signatures" / key
+
+
 def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
+    """Load and validate a signature library.
+
+    Validating 40-odd files against the JSON Schema costs more than the rest of a
+    text triage, so a library whose exact bytes (and this tool version and schema)
+    already passed is not validated again; any change to any file re-validates.
+    """
     files = _files(paths if paths else [builtin_signature_dir()])
-    sigs: List[Signature] = []
-    errors: List[SignatureError] = []
-    seen: Dict[str, str] = {}
     h = hashlib.sha256()
     for f in files:
         try:
             h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
         except OSError:
-            pass
-        sig, errs = load_signature_file(f)
+            h.update(f.name.encode() + b"\0unreadable\0")
+    digest = "sha256:" + h.hexdigest()[:16]
+    marker = _validated_marker(digest) if files else None
+    validate = marker is None or not marker.exists()
+    sigs: List[Signature] = []
+    errors: List[SignatureError] = []
+    seen: Dict[str, str] = {}
+    for f in files:
+        sig, errs = load_signature_file(f, validate=validate)
         errors += errs
         if sig is None:
             continue
@@ -313,7 +349,22 @@ def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
         errors.append(
             SignatureError(", ".join(str(p) for p in (paths or [])) or "signatures", None, "no signature files found")
         )
-    return Library(tuple(sigs), tuple(errors), "sha256:" + h.hexdigest()[:16], tuple(str(f) for f in files))
+    if validate and not errors and marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only home only costs the validation time next run
+    return Library(tuple(sigs), tuple(errors), digest, tuple(str(f) for f in files))
+
+
+def load_library_async(paths: Optional[Sequence[Path]] = None) -> Future[Library]:
+    """Load the library in a thread: drgn releases the GIL while it loads debug
+    info, so the two overlap and the library costs nothing on a vmcore."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gsotriage-signatures")
+    future = pool.submit(load_library, paths)
+    pool.shutdown(wait=False)
+    return future
 
 
 def schema_json() -> str:

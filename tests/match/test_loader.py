@@ -100,3 +100,17 @@ def test_schema_file_in_repo_is_up_to_date():
 @pytest.mark.parametrize("path", sorted(SIGNATURES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_builtin_file_points_editors_at_the_schema(path):
     assert path.read_text().startswith("# yaml-language-server: $schema=../gsotriage/schemas/signature.schema.json")
+
+
+def test_a_validated_library_is_revalidated_when_any_byte_changes(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    d = tmp_path / "sigs"
+    d.mkdir()
+    f = write(d, "good", MINIMAL.format(id="good"))
+    first = load_library([d])
+    assert first.errors == () and list((tmp_path / "cache" / "gsotriage" / "validated-signatures").iterdir())
+    assert load_library([d]).errors == ()  # cached verdict: same bytes
+    f.write_text(f.read_text().replace("severity: low", "severity: loud"))
+    again = load_library([d])
+    assert again.digest != first.digest
+    assert len(again.errors) == 1 and "severity" in again.errors[0].message

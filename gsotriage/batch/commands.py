@@ -1,0 +1,349 @@
+"""The click commands ``batch``, ``regress`` and ``history``; gsotriage.cli registers them.
+
+Only this module of the package knows click; the work is in pipeline, regress, history.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+import click
+
+from gsotriage.cli import Exit, _err, _guard, _library, _write
+
+__all__ = ["BatchExit", "RegressExit", "batch", "history", "record_analysis", "regress"]
+
+
+class BatchExit(enum.IntEnum):
+    ALL_ANALYSED = 0
+    SOME_FAILED = 1
+    USAGE = 2
+    BAD_SIGNATURES = 4
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+class RegressExit(enum.IntEnum):
+    NO_REGRESSION = 0
+    USAGE = 2
+    ANALYSIS_ERRORS = 3
+    BAD_SIGNATURES = 4
+    REGRESSIONS = 6
+    INTERNAL = 70
+
+
+BATCH_EXIT_HELP = """\b
+Exit codes:
+  0   every input was analysed (whatever root cause it got)
+  1   some inputs failed (input error, timeout, oom, crashed, internal error)
+  2   usage error (including: no inputs found)
+  4   invalid signature library
+  70  internal error
+  130 interrupted (finished results are kept; rerun with --resume)
+"""
+
+REGRESS_EXIT_HELP = """\b
+Exit codes:
+  0  no regressions (improvements do not fail)
+  2  usage error (missing or malformed expectations file)
+  3  some entries could not be analysed, and no regression
+  4  invalid signature library
+  6  regressions found
+  70 internal error
+"""
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _db_path(db: Optional[str]) -> str:
+    from gsotriage.batch.history import default_db_path
+
+    return db or str(default_db_path())
+
+
+_DB_OPTION = click.option(
+    "--db",
+    type=click.Path(dir_okay=False),
+    help="History database (default: $GSOTRIAGE_DB or $XDG_DATA_HOME/gsotriage/history.sqlite3).",
+)
+_DB_TIMEOUT_OPTION = click.option(
+    "--db-timeout",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for a locked history database before giving up on that record.",
+)
+_SIG_OPTION = click.option(
+    "--signatures",
+    "sig_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Signature file or directory (repeatable); default: the built-in library.",
+)
+_DEBUGINFO_OPTION = click.option(
+    "--debuginfo",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Directory searched for vmlinux/modules by build-id and release (repeatable).",
+)
+
+
+def record_analysis(document: Dict[str, Any], path: str, db: Optional[str], busy_timeout: float = 5.0) -> bool:
+    """For ``analyze --record``: a failure to record is a warning, never a change of verdict or exit code."""
+    from gsotriage.batch.history import HistoryDB, HistoryError
+
+    try:
+        with HistoryDB(_db_path(db), busy_timeout=busy_timeout) as hdb:
+            hdb.record(document, input_path=None if path == "-" else os.path.realpath(path))
+        return True
+    except HistoryError as exc:
+        click.echo(f"gsotriage: warning: not recorded: {exc}", err=True)
+        return False
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("-o", "--output", default="results.jsonl", show_default=True, help="JSON Lines results (appended).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: the CPUs available).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True, help="Seconds per input.")
+@click.option("--memory-limit", type=click.IntRange(min=16), help="MB of RSS per worker; a worker past it is killed.")
+@_DEBUGINFO_OPTION
+@click.option("--vmlinux", type=click.Path(exists=True, dir_okay=False), help="vmlinux for every dump in the batch.")
+@click.option("--resume", is_flag=True, help="Skip inputs already in --output (same file, tool and signatures).")
+@click.option("--hash", "content_hash", is_flag=True, help="Key inputs by sha256 of their content, not path+stat.")
+@click.option("--record/--no-record", default=True, show_default=True, help="Record results in the history database.")
+@_DB_OPTION
+@_DB_TIMEOUT_OPTION
+@_SIG_OPTION
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress on stderr.")
+@_guard
+def batch(
+    paths: Sequence[str],
+    output: str,
+    jobs: Optional[int],
+    timeout: float,
+    memory_limit: Optional[int],
+    debuginfo: Sequence[str],
+    vmlinux: Optional[str],
+    resume: bool,
+    content_hash: bool,
+    record: bool,
+    db: Optional[str],
+    db_timeout: float,
+    sig_paths: Sequence[str],
+    fmt: str,
+    no_progress: bool,
+) -> None:
+    """Analyse many inputs in parallel; results to JSON Lines, a summary table at the end.
+
+    \b
+    PATHS are files, directories (walked; a kdump crash directory is one input)
+    and globs (quoted globs are expanded too). Each input runs in a worker
+    process under --timeout and --memory-limit; a bad input becomes a result
+    line with its status (input-error, timeout, oom, crashed, internal-error)
+    and the batch goes on. Each finished input is one line of --output, written
+    and fsynced at once: the analyze --format json document plus a "batch"
+    envelope. --resume skips inputs already done (timeouts, oom, crashes and
+    internal errors are tried again).
+
+    \b
+    Examples:
+      gsotriage batch /var/crash/ 'logs/**/*.txt' -o triage.jsonl
+      gsotriage batch dumps/ --debuginfo /usr/lib/debug --jobs 4 --timeout 600 --memory-limit 4096
+      gsotriage batch dumps/ -o triage.jsonl --resume        # after a kill or a reboot
+    """
+    from gsotriage import __version__  # noqa: F401  (the key includes it; imported for clarity)
+    from gsotriage.batch.discover import discover
+    from gsotriage.batch.pipeline import BatchOptions, Recorder, run_batch
+    from gsotriage.batch.progress import make_progress
+    from gsotriage.batch.runner import RunnerConfig
+    from gsotriage.batch.summary import render_summary_text
+
+    found = discover(paths, exclude=[output] if output != "-" else [])
+    for miss in found.missing:
+        _err(f"{miss}: no such file, directory or matching glob")
+    if not found.inputs:
+        _err("no inputs found" + (f" ({found.skipped} file(s) skipped as not crash inputs)" if found.skipped else ""))
+        sys.exit(BatchExit.USAGE)
+    lib = _library(sig_paths)
+    config = RunnerConfig(
+        jobs=jobs or _cpus(),
+        timeout=timeout,
+        memory_limit_mb=memory_limit,
+        sig_paths=tuple(sig_paths),
+        debuginfo=tuple(debuginfo),
+        vmlinux=vmlinux,
+    )
+    opts = BatchOptions(output, config, lib.digest, resume=resume, content_hash=content_hash)
+    progress = make_progress(not no_progress)
+    recorder = Recorder(_db_path(db), db_timeout) if record else None
+    try:
+        result = run_batch(found.inputs, opts, progress, recorder)
+    except KeyboardInterrupt:
+        _err(f"interrupted; finished results are in {output}; rerun with --resume to go on")
+        sys.exit(BatchExit.INTERRUPTED)
+    finally:
+        if recorder is not None:
+            recorder.close()
+    summary = result.summary
+    if fmt == "json":
+        doc = summary.to_dict()
+        doc.update({"output": output, "ran": result.ran, "skipped_inputs": found.skipped})
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        text = render_summary_text(summary, output=None if output == "-" else output)
+    if output == "-":
+        sys.stderr.write(text)
+    else:
+        _write(None, text)
+    sys.exit(BatchExit.SOME_FAILED if summary.failures else BatchExit.ALL_ANALYSED)
+
+
+batch.help = (batch.help or "") + "\n\n" + BATCH_EXIT_HELP
+
+
+@click.command()
+@click.argument("expectations", type=click.Path(dir_okay=False))
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write JUnit XML (one testcase per entry).")
+@click.option("--update", is_flag=True, help="Rewrite EXPECTATIONS from the current results (comments are lost).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: the CPUs available).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True, help="Seconds per input.")
+@_DEBUGINFO_OPTION
+@_SIG_OPTION
+@_guard
+def regress(
+    expectations: str,
+    junit: Optional[str],
+    update: bool,
+    jobs: Optional[int],
+    timeout: float,
+    debuginfo: Sequence[str],
+    sig_paths: Sequence[str],
+) -> None:
+    """Check a golden set of inputs against the root causes they are expected to get.
+
+    \b
+    EXPECTATIONS is a YAML list:
+      - input: cases/seed.txt            # relative to the YAML file
+        vmlinux: vmlinux-6.1.0-56        # optional, for dumps
+        expect:
+          root_cause: gso-tunnel-tcp-metadata-geometry-mismatch   # or null: no specific root cause
+          status: match                  # optional: match | partial
+    A regression is a different or missing root cause, or a status downgrade;
+    an improvement is a specific root cause where none was expected, or an
+    upgrade. --update rewrites the file from the current results (order and
+    input paths kept; comments are not preserved).
+    """
+    from gsotriage.batch.junit import junit_xml
+    from gsotriage.batch.regress import ExpectationsError, compare, dump_expectations, load_expectations
+    from gsotriage.batch.runner import Outcome, RunnerConfig, Task, run_tasks
+
+    try:
+        entries = load_expectations(expectations)
+    except ExpectationsError as exc:
+        _err(str(exc))
+        sys.exit(RegressExit.USAGE)
+    if not entries:
+        _err(f"{expectations}: no entries")
+        sys.exit(RegressExit.USAGE)
+    _library(sig_paths)
+    config = RunnerConfig(
+        jobs=min(jobs or _cpus(), len(entries)),
+        timeout=timeout,
+        sig_paths=tuple(sig_paths),
+        debuginfo=tuple(debuginfo),
+    )
+    outcomes: Dict[int, Outcome] = {}
+    tasks = [Task(i, e.path, vmlinux=e.vmlinux_path) for i, e in enumerate(entries)]
+    run_tasks(tasks, config, lambda o: outcomes.__setitem__(o.task.index, o))
+    results = [compare(e, outcomes[i]) for i, e in enumerate(entries)]
+    marks = {"match": "ok      ", "regression": "REGRESS ", "improvement": "IMPROVED", "error": "ERROR   "}
+    for c in results:
+        click.echo(f"{marks[c.outcome]} {c.entry.input}: {c.message}")
+    count = {k: sum(c.outcome == k for c in results) for k in marks}
+    click.echo(
+        f"{len(results)} entries: {count['match']} as expected, {count['regression']} regression(s), "
+        f"{count['improvement']} improvement(s), {count['error']} error(s)"
+    )
+    if junit:
+        _write(junit, junit_xml(results, suite=Path(expectations).name))
+    if update:
+        try:
+            Path(expectations).write_text(dump_expectations(results), encoding="utf-8")
+        except OSError as exc:
+            _err(f"cannot write {expectations}: {exc.strerror}")
+            sys.exit(RegressExit.USAGE)
+        click.echo(f"updated {expectations} from the current results (comments are not preserved)")
+        sys.exit(RegressExit.ANALYSIS_ERRORS if count["error"] else RegressExit.NO_REGRESSION)
+    if count["regression"]:
+        sys.exit(RegressExit.REGRESSIONS)
+    sys.exit(RegressExit.ANALYSIS_ERRORS if count["error"] else RegressExit.NO_REGRESSION)
+
+
+regress.help = (regress.help or "") + "\n\n" + REGRESS_EXIT_HELP
+
+
+@click.command()
+@click.option("--since", help="Start of the window: a duration back from now (7d, 12h, 30m, 2w) or a date.")
+@click.option("--until", help="End of the window (exclusive), same forms as --since.")
+@click.option("--kernel", help="Only kernel releases matching this regular expression.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@_DB_OPTION
+@_guard
+def history(
+    since: Optional[str],
+    until: Optional[str],
+    kernel: Optional[str],
+    fmt: str,
+    output: Optional[str],
+    db: Optional[str],
+) -> None:
+    """Recorded crashes over a time window: top root causes, per kernel release, unknown buckets.
+
+    \b
+    Examples:
+      gsotriage history --since 7d
+      gsotriage history --since 2026-11-01 --until 2026-12-01 --kernel '^6\\.1\\.' --format json
+    """
+    import re
+
+    from gsotriage.batch.history import HistoryDB, HistoryError, query_history, render_history_text
+
+    try:
+        lo = parse_opt(since)
+        hi = parse_opt(until)
+        if kernel is not None:
+            re.compile(kernel)
+    except (ValueError, re.error) as exc:
+        _err(f"bad option: {exc}")
+        sys.exit(Exit.USAGE)
+    path = _db_path(db)
+    if not Path(path).exists():
+        _err(f"no history database at {path} (record with 'gsotriage batch' or 'analyze --record')")
+        sys.exit(Exit.BAD_INPUT)
+    try:
+        with HistoryDB(path) as hdb:
+            rep = query_history(hdb, since=lo, until=hi, kernel=kernel)
+    except HistoryError as exc:
+        _err(str(exc))
+        sys.exit(Exit.BAD_INPUT)
+    text = json.dumps(rep.to_dict(), indent=2) + "\n" if fmt == "json" else render_history_text(rep)
+    _write(output, text)
+
+
+def parse_opt(text: Optional[str]) -> Any:
+    from gsotriage.batch.history import parse_when
+
+    return parse_when(text) if text else None

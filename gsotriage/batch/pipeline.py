@@ -1,0 +1,141 @@
+"""``gsotriage batch`` without the CLI: keys, resume, run, stream results, record history."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from gsotriage import __version__
+from gsotriage.batch.history import HistoryDB, HistoryError
+from gsotriage.batch.jsonl import ResultsFile, read_results, repair_tail
+from gsotriage.batch.keys import input_key
+from gsotriage.batch.progress import Progress
+from gsotriage.batch.runner import Outcome, RunnerConfig, Task, run_tasks
+from gsotriage.batch.summary import BatchSummary, summarize
+from gsotriage.render.json import SCHEMA_VERSION
+
+__all__ = ["BatchOptions", "BatchResult", "Recorder", "envelope_line", "run_batch"]
+
+# Failures that may pass on a second try are run again by --resume; the others are final.
+RETRY_ON_RESUME = frozenset({"timeout", "oom", "crashed", "internal-error"})
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    output: str
+    runner: RunnerConfig
+    library_digest: str
+    resume: bool = False
+    content_hash: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    summary: BatchSummary
+    ran: int  # inputs analysed in this run
+    skipped: int  # inputs taken from the existing results (--resume)
+
+
+class Recorder:
+    """Records ok results into the history database; a failure (locked, ...) is per input, never fatal."""
+
+    def __init__(self, path: str, busy_timeout: float) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.db: Optional[HistoryDB] = None
+
+    def record(self, document: Dict[str, Any], input_path: str, key: str) -> None:
+        if self.db is None:
+            self.db = HistoryDB(self.path, busy_timeout=self.busy_timeout)
+        self.db.record(document, input_path=input_path, input_key=key)
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+
+def envelope_line(outcome: Outcome, *, recorded: Optional[bool], record_error: Optional[str]) -> Dict[str, Any]:
+    env: Dict[str, Any] = {
+        "input": outcome.task.path,
+        "key": outcome.task.key,
+        "status": outcome.status,
+        "error": outcome.error,
+        "seconds": round(outcome.seconds, 3),
+        "worker_pid": outcome.worker_pid,
+    }
+    if outcome.signal is not None:
+        env["signal"] = outcome.signal
+    if recorded is not None:
+        env["recorded"] = recorded
+        if record_error:
+            env["record_error"] = record_error
+    if outcome.document is not None:
+        return {"batch": env, **outcome.document}
+    return {"batch": env, "schema_version": SCHEMA_VERSION, "tool": {"name": "gsotriage", "version": __version__}}
+
+
+def run_batch(
+    inputs: Sequence[str], opts: BatchOptions, progress: Progress, recorder: Optional[Recorder] = None
+) -> BatchResult:
+    keyed = [
+        Task(
+            i,
+            p,
+            input_key(p, tool_version=__version__, library_digest=opts.library_digest, content_hash=opts.content_hash),
+        )
+        for i, p in enumerate(inputs)
+    ]
+    previous: Dict[str, Dict[str, Any]] = {}
+    if opts.output != "-" and os.path.exists(opts.output):
+        log = read_results(opts.output)
+        if log.torn:
+            progress.note(f"{opts.output}: {log.torn}")
+        if log.bad_lines:
+            progress.note(f"{opts.output}: {log.bad_lines} unparseable line(s) ignored")
+        removed = repair_tail(opts.output)
+        if removed and not log.torn:
+            progress.note(f"{opts.output}: cut {removed} bytes of an incomplete last line")
+        if opts.resume:
+            for line in log.lines:
+                env = line.get("batch") or {}
+                if env.get("key"):
+                    previous[env["key"]] = line  # the last line for a key wins
+    done: List[Dict[str, Any]] = []
+    todo: List[Task] = []
+    for t in keyed:
+        prev = previous.get(t.key)
+        if prev is not None and (prev.get("batch") or {}).get("status") not in RETRY_ON_RESUME:
+            done.append(prev)
+        else:
+            todo.append(t)
+    skipped = len(done)
+    if opts.resume:
+        progress.note(f"resume: {skipped} input(s) already done, {len(todo)} to analyse")
+    out = ResultsFile(opts.output)
+    progress.start(len(todo))
+    warned_db = set()
+
+    def on_result(outcome: Outcome) -> None:
+        recorded: Optional[bool] = None
+        record_error: Optional[str] = None
+        if recorder is not None and outcome.document is not None:
+            try:
+                recorder.record(outcome.document, outcome.task.path, outcome.task.key)
+                recorded = True
+            except HistoryError as exc:
+                recorded, record_error = False, str(exc)
+                if record_error not in warned_db:
+                    warned_db.add(record_error)
+                    progress.note(f"{outcome.task.path}: not recorded: {record_error} (the batch goes on)")
+        line = envelope_line(outcome, recorded=recorded, record_error=record_error)
+        out.write(line)
+        done.append(line)
+        progress.advance(outcome.failed)
+
+    try:
+        run_tasks(todo, opts.runner, on_result)
+    finally:
+        progress.close()
+        out.close()
+    return BatchResult(summarize(done, resumed=skipped), ran=len(todo), skipped=skipped)
