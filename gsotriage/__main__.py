@@ -1,3 +1,3 @@
-from gsotriage.cli import main
+from gsotriage.cli import entry
 
-main()
+entry()

@@ -6,16 +6,23 @@ batch result line is exactly the document ``analyze --format json`` prints.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
+import importlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Union
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
 from gsotriage.inputs import InputKind, detect, load_report
-from gsotriage.match.engine import Diagnosis, diagnose
-from gsotriage.match.loader import Library
-from gsotriage.render.json import diagnosis_to_dict
 
-__all__ = ["Analysis", "analyze_path", "exit_code_for"]
+if TYPE_CHECKING:
+    from gsotriage.match.engine import Diagnosis
+    from gsotriage.match.loader import Library
+
+# The matcher, the parsers and the renderers are imported lazily (or in the
+# background, see load_library_in_background): on a vmcore the main thread goes
+# straight to drgn, and everything else overlaps with drgn loading debug info.
+
+__all__ = ["Analysis", "analyze_path", "exit_code_for", "load_library_in_background"]
 
 # Mirrors gsotriage.cli.Exit for the two analysis outcomes.
 ROOT_CAUSE = 0
@@ -30,6 +37,8 @@ class Analysis:
     exit_code: int
 
     def document(self, library: Library) -> Dict[str, Any]:
+        from gsotriage.render.json import diagnosis_to_dict
+
         return diagnosis_to_dict(
             self.diagnosis,
             library,
@@ -53,11 +62,34 @@ def analyze_path(
 ) -> Analysis:
     """Raises gsotriage.inputs.InputError for unreadable or unsupported input.
 
-    ``library`` may still be loading (see load_library_async): it is only needed
+    ``library`` may still be loading (see load_library_in_background): it is only needed
     once the report is read.
     """
     kind = detect(target)
     report = load_report(target, vmlinux=vmlinux, debuginfo=debuginfo or [], progress=progress)
+    from gsotriage.match.engine import diagnose
+
     lib = library.result() if isinstance(library, Future) else library
     diag = diagnose(report, lib.signatures)
     return Analysis(target, kind, diag, exit_code_for(diag))
+
+
+def load_library_in_background(paths: Optional[Sequence[Path]] = None) -> Future[Library]:
+    """Load the signature library (and import the parsers and matcher) in a thread.
+
+    drgn releases the GIL while it loads debug info, so on a vmcore this work
+    overlaps with it and costs nothing.
+    """
+
+    def work() -> Library:
+        # Warm-up imports: the collector parses the dump's dmesg, the CLI renders JSON.
+        for module in ("gsotriage.parse", "gsotriage.render.json"):
+            importlib.import_module(module)
+        from gsotriage.match.loader import load_library
+
+        return load_library(paths)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gsotriage-signatures")
+    future = pool.submit(work)
+    pool.shutdown(wait=False)
+    return future

@@ -182,12 +182,10 @@ def analyze(
       gsotriage analyze /var/crash/127.0.0.1-2026-11-26-03:01:02/
       gsotriage analyze console.log --format markdown -o ticket.md
     """
-    from gsotriage.analysis import analyze_path
+    from gsotriage.analysis import analyze_path, load_library_in_background
     from gsotriage.inputs import InputError
-    from gsotriage.match.loader import load_library_async
-    from gsotriage.render.json import render_json
 
-    pending = load_library_async([Path(p) for p in sig_paths] if sig_paths else None)
+    pending = load_library_in_background([Path(p) for p in sig_paths] if sig_paths else None)
     progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))
     try:
         result = analyze_path(path, pending, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
@@ -202,6 +200,8 @@ def analyze(
 
         record_analysis(result.document(lib), path, db)
     if fmt == "json":
+        from gsotriage.render.json import render_json
+
         text = render_json(result.document(lib))
     elif fmt == "markdown":
         from gsotriage.render.markdown import render_markdown
@@ -363,9 +363,23 @@ _add_batch_commands()
 
 
 def run(argv: Optional[List[str]] = None) -> int:
-    """Entry point for tests: run the CLI in-process and return the exit code."""
+    """Run the CLI in-process and return the exit code (tests use this)."""
     try:
         main.main(args=argv, prog_name="gsotriage", standalone_mode=True)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0
+
+
+def entry() -> None:
+    """The console script. After ``analyze`` it leaves with os._exit: tearing down
+    a loaded drgn Program (hundreds of MB of indexed debug info) takes longer than
+    an SRE should wait, and nothing is left to clean up (output flushed, the
+    signature thread done, no child processes)."""
+    argv = sys.argv[1:]
+    code = run(argv)
+    if argv[:1] == ["analyze"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -35,7 +34,6 @@ __all__ = [
     "SignatureError",
     "builtin_signature_dir",
     "load_library",
-    "load_library_async",
     "load_signature_file",
 ]
 
@@ -356,15 +354,6 @@ def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
         except OSError:
             pass  # a read-only home only costs the validation time next run
     return Library(tuple(sigs), tuple(errors), digest, tuple(str(f) for f in files))
-
-
-def load_library_async(paths: Optional[Sequence[Path]] = None) -> Future[Library]:
-    """Load the library in a thread: drgn releases the GIL while it loads debug
-    info, so the two overlap and the library costs nothing on a vmcore."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gsotriage-signatures")
-    future = pool.submit(load_library, paths)
-    pool.shutdown(wait=False)
-    return future
 
 
 def schema_json() -> str:
