@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from gsotriage.model import Frame, StackContext
+from gsotriage.panicsite import panic_caller_index
 
 __all__ = ["StackInfo", "unwind"]
 
@@ -108,10 +109,12 @@ def _irq_stack(prog: Any, cpu: Optional[int]) -> Optional[Tuple[int, int]]:
 
 
 def _find_exception(trace: Any) -> Optional[int]:
-    """Index of the first frame of the interrupted group below the top: a pt_regs boundary."""
+    """Index of the first frame of the interrupted group below the top: a pt_regs
+    boundary in kernel mode. The pt_regs of a system call (user-mode RIP) at the
+    bottom of the stack is not an exception."""
     frames = list(trace)
     for i in range(1, len(frames)):
-        if frames[i].interrupted and frames[i].pc != frames[i - 1].pc:
+        if frames[i].interrupted and frames[i].pc != frames[i - 1].pc and int(frames[i].pc) >> 63:
             return i
     return None
 
@@ -157,10 +160,25 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
         for i in range(exc):
             info.frames.append(_frame(prog, frames[i], StackContext.EXCEPTION))
     else:
-        info.notes.append(
-            "no exception frame on the crashed thread's stack (panic called directly, e.g. sysrq or a lockup "
-            "watchdog): the frames start at the top of the stack"
-        )
+        site = panic_caller_index([f.name or "" for f in frames])
+        if site is None:
+            info.notes.append(
+                "no exception frame and no panic() call on the crashed thread's stack: the frames start at its top"
+            )
+        else:
+            # panic() called directly (sysrq, watchdogs, OOM): the caller is the crash site.
+            phys = frames[site]
+            pc = int(phys.pc)
+            sym = _symbol(prog, pc, bool(phys.interrupted))
+            info.module = _module_name(prog, pc)
+            if sym is not None:
+                info.function, info.offset, info.size = sym.name, pc - sym.address, sym.size
+            else:
+                info.function = phys.name or f"0x{pc:x}"
+            info.notes.append(f"no exception: panic() was called directly by {info.function}")
+            for i in range(site):
+                info.frames.append(_frame(prog, frames[i], StackContext.EXCEPTION))
+            start = site + 1
     task_range = _task_stack(prog, thread)
     irq_range = _irq_stack(prog, cpu)
     ctxs = [_context(int(f.sp), task_range, irq_range) for f in frames]
@@ -182,7 +200,9 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
             info.module_names.append(fr.module)
     if info.module and info.module not in info.module_names:
         info.module_names.append(info.module)
-    last = frames[-1]
+    # A system call's user-mode registers end the trace below the kernel entry.
+    kernel_frames = [f for f in frames if int(f.pc) >> 63]
+    last = kernel_frames[-1] if kernel_frames else frames[-1]
     info.frames_complete = (last.name or "") in _BOTTOM or (
         _symbol(prog, int(last.pc), bool(last.interrupted)) is not None
         and getattr(_symbol(prog, int(last.pc), bool(last.interrupted)), "name", "") in _BOTTOM

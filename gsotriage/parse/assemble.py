@@ -28,7 +28,9 @@ from gsotriage.model import (
     SharedInfo,
     Skb,
     Source,
+    StackContext,
 )
+from gsotriage.panicsite import panic_caller_index
 
 from .console import ConsoleResult
 from .crash_struct import skb_from_blocks
@@ -132,6 +134,27 @@ def _kind_from_text(text: str) -> Optional[PanicKind]:
 NULL_PAGE = 4096
 
 
+def _site_from_panic_caller(
+    frames: Tuple[Frame, ...], panic: Panic, notes: List[str]
+) -> Tuple[Tuple[Frame, ...], Panic]:
+    """No exception site (panic() called directly): the caller of panic() is the
+    crash site, and the frames above it are the panic machinery."""
+    real = [i for i, f in enumerate(frames) if not f.questionable]
+    site = panic_caller_index([frames[i].function for i in real])
+    if site is None:
+        return frames, panic
+    index = real[site]
+    caller = frames[index]
+    notes.append(f"no exception: panic() was called directly by {caller.function}")
+    marked = tuple(
+        dataclasses.replace(f, context=StackContext.EXCEPTION) if i <= index else f for i, f in enumerate(frames)
+    )
+    site_panic = dataclasses.replace(
+        panic, function=caller.function, offset=caller.offset, size=caller.size, module=caller.module
+    )
+    return marked, site_panic
+
+
 def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
     console: ConsoleResult = scan.console.finish()
     fatal: Optional[EventBuilder] = console.fatal
@@ -232,6 +255,8 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
         complete = fatal.frames_complete and not fatal.frames_truncated
         if fatal.frames and not complete:
             notes.append("call trace cut off: frames after the last one shown are unknown")
+    if panic.function is None and frames:
+        frames, panic = _site_from_panic_caller(frames, panic, notes)
     if exc is not None and exc.registers:
         registers = dict(exc.registers)
         arch = arch or ("x86_64" if "RAX" in registers else None)
