@@ -33,6 +33,7 @@ from gsotriage.model import (
 from gsotriage.panicsite import panic_caller_index
 
 from .console import ConsoleResult
+from .crash_bt import BtBlock
 from .crash_struct import skb_from_blocks
 from .crash_sys import sys_machine, sys_panic_string
 from .event import EventBuilder, SkbBuilder
@@ -120,6 +121,28 @@ def _with_gso_decode(skb: Skb, release: Optional[str]) -> Skb:
     return dataclasses.replace(skb, shinfo=dataclasses.replace(si, gso_type_flags=flags, gso_type_table=table))
 
 
+# The trap handler that crash(8) shows above "[exception RIP: ...]" names the
+# kind of exception when neither the PANIC string nor a log headline does.
+_TRAP_KIND = (
+    (
+        ("page_fault_oops", "exc_page_fault", "asm_exc_page_fault", "do_page_fault", "no_context"),
+        PanicKind.PAGING_FAULT,
+    ),
+    (("exc_invalid_op", "asm_exc_invalid_op", "handle_invalid_op", "do_invalid_op"), PanicKind.BUG),
+    (("exc_general_protection", "asm_exc_general_protection", "do_general_protection"), PanicKind.GPF),
+)
+
+
+def _kind_from_trap_frames(block: BtBlock) -> Optional[PanicKind]:
+    if not block.exceptions:
+        return None
+    above = {f.function.split(".", 1)[0] for f in block.frames[: block.exceptions[0].position]}
+    for names, kind in _TRAP_KIND:
+        if above & set(names):
+            return kind
+    return None
+
+
 def _kind_from_text(text: str) -> Optional[PanicKind]:
     hm = match_headline(text)
     if hm is not None:
@@ -193,6 +216,11 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
     if kind is None and sys_panic:
         kind = _kind_from_text(sys_panic)
         message = message or sys_panic
+    if kind in (None, PanicKind.OTHER) and bt_block is not None:
+        trap = _kind_from_trap_frames(bt_block)
+        if trap is not None:
+            kind = trap
+            notes.append(f"panic kind {trap.value} inferred from the trap handler frames above the exception")
     if (
         kind is PanicKind.PAGING_FAULT
         and fatal is not None

@@ -199,3 +199,21 @@ def test_crash_bt_with_a_gap_or_without_the_exception_line_is_incomplete():
     assert parse_text(head + exc + f8 + f9).frames_complete is True
     assert parse_text(head + exc + f8 + f9 + f11).frames_complete is False
     assert parse_text(head + f8 + f9).frames_complete is False
+
+
+def test_crash_bt_without_headline_takes_the_kind_from_the_trap_handler():
+    bt = (
+        'PID: 45       TASK: ff1c14a5028ca0c0  CPU: 0    COMMAND: "kworker/0:2"\n'
+        " #0 [ff788e9e0056b8d8] panic at ffffffffba1cd21a\n"
+        " #1 [ff788e9e0056b958] oops_end.cold at ffffffffba1c7c63\n"
+        " #2 [ff788e9e0056b978] page_fault_oops at ffffffffb987b4d9\n"
+        " #3 [ff788e9e0056b9f8] exc_page_fault at ffffffffba206ef0\n"
+        " #4 [ff788e9e0056ba20] asm_exc_page_fault at ffffffffba400c02\n"
+        "    [exception RIP: skb_segment+2025]\n"
+        " #5 [ff788e9e0056bbb0] tcp_gso_segment at ffffffffba082ace\n"
+    )
+    r = parse_text(bt)
+    assert r.panic.kind is PanicKind.PAGING_FAULT and r.panic.function == "skb_segment"
+    assert any("trap handler" in n for n in r.notes)
+    invalid_op = bt.replace("page_fault_oops", "do_error_trap").replace("exc_page_fault", "exc_invalid_op")
+    assert parse_text(invalid_op).panic.kind is PanicKind.BUG
