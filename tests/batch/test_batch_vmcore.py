@@ -3,42 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.batch.helpers import read_jsonl, run_cli
+from tests.vmcore.manifests import SKIP_REASON, cache_dir, discover, require
 
 pytestmark = pytest.mark.vmcore
 
 
-def _cache() -> Path:
-    env = os.environ.get("GSOTRIAGE_VMCORE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "gsotriage" / "vmcores"
-
-
 def _dumps():
+    """(dump, vmlinux) per scenario, from the factory's manifests."""
     found = []
-    for man in sorted(_cache().glob("*/*/manifest.json")):
-        m = json.loads(man.read_text())
-        files = m.get("files") or {}
-        dump = next((files[k] for k in ("kdump_makedumpfile", "kdump_qemu", "elf") if files.get(k)), None)
-        vml = files.get("vmlinux")
+    for man in discover():
+        dump = next((man.file(k) for k in ("kdump_makedumpfile", "kdump_qemu", "elf") if man.file(k)), None)
+        vml = man.file("vmlinux")
         if dump and vml:
-            vml_path = Path(vml) if os.path.isabs(vml) else man.parent / vml
-            found.append((man.parent / dump, vml_path))
+            found.append((Path(dump), Path(vml)))
     return found
 
 
 def test_batch_on_real_vmcores_matches_analyze(tmp_path):
     dumps = [(d, v) for d, v in _dumps() if d.exists() and v.exists()]
     if not dumps:
-        msg = f"no vmcores under {_cache()} (build them with fixtures/vmcores/build)"
-        if os.environ.get("GSOTRIAGE_REQUIRE_VMCORES") == "1":
+        msg = f"{SKIP_REASON} (looked under {cache_dir()})"
+        if require():
             pytest.fail(msg)
         pytest.skip(msg)
     by_vmlinux = {}
