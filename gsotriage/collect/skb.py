@@ -296,10 +296,20 @@ class SkbFinder:
 
     def from_frames(self, frames: List[Tuple[int, Any]]) -> None:
         """:param frames: (index, drgn.StackFrame) from the crash site down."""
+        # One scope listing per frame instead of a failed DWARF lookup per candidate name.
+        in_scope: Dict[int, Any] = {}
+        for idx, frame in frames:
+            try:
+                in_scope[idx] = set(frame.locals())
+            except Exception:
+                in_scope[idx] = None  # unknown: try every name
         for names, subject in ((_SUBJECT_NAMES, True), (_OTHER_NAMES, False)):
             for idx, frame in frames:
                 fname = frame.name or "?"
+                scope = in_scope[idx]
                 for name in names:
+                    if scope is not None and name not in scope:
+                        continue
                     try:
                         obj = frame[name]
                     except (KeyError, LookupError, ValueError):
