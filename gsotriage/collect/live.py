@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from gsotriage.model import CrashReport, Kernel, Source
 
-__all__ = ["collect_live", "collect_qmp"]
+__all__ = ["collect_live", "collect_qmp", "exposure"]
 
 
 def _report(prog: Any, kind: str, path: str, notes: List[str]) -> CrashReport:
@@ -48,14 +48,18 @@ def _event(base: CrashReport) -> Any:
 
 
 def _load(prog: Any, vmlinux: Optional[str], debuginfo: Sequence[str], notes: List[str]) -> None:
-    from .program import Session, load_kernel_debug_info, parse_vmcoreinfo
+    from .program import DebugInfoMissing, Session, debuginfo_packages, load_kernel_debug_info, parse_vmcoreinfo
 
     try:
         raw = prog["VMCOREINFO"].string_().decode("utf-8", "replace")
     except Exception:
         raw = ""
     session = Session(prog=prog, path="", vmcoreinfo=parse_vmcoreinfo(raw))
-    load_kernel_debug_info(session, vmlinux, debuginfo)
+    try:
+        load_kernel_debug_info(session, vmlinux, debuginfo)
+    except DebugInfoMissing as exc:
+        # A live kernel without debug info has nothing to read: say what to install.
+        raise DebugInfoMissing(f"{exc}; install {debuginfo_packages(session.release)} or pass --vmlinux FILE") from None
     notes.extend(session.notes)
 
 
@@ -67,6 +71,11 @@ def collect_live(vmlinux: Optional[str], debuginfo: Sequence[str]) -> CrashRepor
 
     from .program import DebugInfoMissing
 
+    if not os.path.exists("/proc/kcore"):
+        raise InputError(
+            "/proc/kcore: this kernel has no /proc/kcore (CONFIG_PROC_KCORE off, or hidden in this container); "
+            "analyse a dump or a QEMU guest (qmp:SOCKET) instead"
+        )
     if os.geteuid() != 0:
         raise InputError("/proc/kcore: reading the live kernel needs root (run with sudo)")
     prog = drgn.Program()
@@ -110,3 +119,60 @@ def collect_qmp(socket_path: str, vmlinux: Optional[str], debuginfo: Sequence[st
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return _report(prog, "qmp", f"qmp:{socket_path}", notes)
+
+
+# Evidence kinds that describe the running kernel's configuration (what makes a class
+# reachable), as opposed to crash-site evidence a live kernel never has.
+_ENVIRONMENT_KINDS = ("netdev_feature", "bpf_programs", "module_loaded", "kernel", "taint")
+
+
+def _fix_state(states: Sequence[str]) -> str:
+    if not states:
+        return "no-fix-known"
+    if "not-fixed" in states:
+        return "not-fixed"
+    if all(s == "fixed" for s in states):
+        return "fixed"
+    if all(s == "no-fix-known" for s in states):
+        return "no-fix-known"
+    return "unknown"
+
+
+def exposure(diag: Any) -> Dict[str, Any]:
+    """The live report's answer (no crash, so no root cause): per specific signature,
+    whether this kernel carries its fix, and which observed devices/BPF/modules make it
+    reachable; plus the WARNs/oopses already in the kernel log.
+
+    Pure (no drgn): takes a :class:`gsotriage.match.engine.Diagnosis` of a live report.
+    """
+    report = diag.report
+    sigs = []
+    for v in diag.verdicts:
+        if v.signature.generic:
+            continue
+        env = [e for e in v.evidence if e.kind in _ENVIRONMENT_KINDS]
+        sigs.append(
+            {
+                "signature": v.signature.id,
+                "fix": _fix_state([f.status.state for f in v.fixes]),
+                "fixed_by": [
+                    {"commit": f.fix.commit, "this_kernel": f.status.state, "basis": f.status.basis} for f in v.fixes
+                ],
+                "reachable_by": [{"clause": e.clause, "observed": e.observed} for e in env if e.result.value == "true"],
+                "not_reachable_by": [
+                    {"clause": e.clause, "observed": e.observed} for e in env if e.result.value == "false"
+                ],
+            }
+        )
+    net = report.net
+    return {
+        "claims_panic": False,
+        "kernel_log_events": [
+            {"title": ev.title, "kind": ev.kind.value if ev.kind else None, "function": ev.function, "line": ev.line}
+            for ev in report.other_events
+        ],
+        "bpf_programs": None
+        if net is None or net.bpf_programs is None
+        else [f"{p.name or '?'} ({p.type or '?'}, {p.attach or '?'})" for p in net.bpf_programs],
+        "signatures": sigs,
+    }

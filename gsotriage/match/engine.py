@@ -25,6 +25,9 @@ from gsotriage.versions import FixStatus, fix_status
 
 __all__ = ["Diagnosis", "Evidence", "FixVerdict", "Verdict", "diagnose", "evaluate_signature"]
 
+# Clause kinds that describe the kernel's configuration rather than the crash.
+CONFIG_KINDS = frozenset({"bpf_programs", "netdev_feature", "kernel", "module_loaded", "taint", "frames_absent"})
+
 MATCH = "match"
 PARTIAL = "partial"
 RULED_OUT = "ruled-out"
@@ -68,8 +71,11 @@ class Verdict:
 
     @property
     def anchored(self) -> bool:
-        """Some required clause is confirmed: the crash is at least in this signature's territory."""
-        return any(e.required and e.result is Tri.TRUE for e in self.evidence)
+        """Some required clause about the crash itself is confirmed: the crash is at
+        least in this signature's territory. Facts about the kernel's configuration
+        (BPF programs, device features, version, modules, taint) hold on healthy
+        kernels too, so they never make a candidate on their own."""
+        return any(e.required and e.result is Tri.TRUE and e.kind not in CONFIG_KINDS for e in self.evidence)
 
     @property
     def rank_key(self) -> Tuple[int, int, float, float]:
@@ -154,6 +160,9 @@ class Diagnosis:
 
     @property
     def top(self) -> Optional[Verdict]:
+        if self.report.live:
+            # A running kernel has not crashed: no root cause is ever named (see "exposure").
+            return None
         v = self.verdicts[0] if self.verdicts else None
         return v if v is not None and v.status != RULED_OUT and v.anchored else None
 

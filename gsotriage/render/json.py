@@ -80,7 +80,7 @@ def diagnosis_to_dict(
     report["bucket"] = diag.bucket
     top = diag.top
     verdicts: List[Dict[str, Any]] = [verdict_to_dict(v) for v in diag.verdicts]
-    return {
+    doc: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gsotriage", "version": __version__},
         "signatures": {"digest": library.digest, "count": len(library.signatures)},
@@ -100,6 +100,12 @@ def diagnosis_to_dict(
         },
         "verdicts": verdicts,
     }
+    if diag.report.live:
+        # Schema 1.x addition, live reports only: fix status and reachability per signature.
+        from gsotriage.collect.live import exposure
+
+        doc["exposure"] = exposure(diag)
+    return doc
 
 
 def render_json(data: Dict[str, Any]) -> str:

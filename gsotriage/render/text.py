@@ -82,6 +82,29 @@ def _verdict_panel(v: Verdict) -> Panel:
     return Panel(Group(*body), title=f"[bold]{sig.title}[/bold]", subtitle=sig.id, expand=True)
 
 
+def _exposure_lines(diag: Diagnosis) -> List[RenderableType]:
+    """Live kernel: no crash, so no verdict; per signature the fix status and what makes it reachable."""
+    from gsotriage.collect.live import exposure
+
+    exp = exposure(diag)
+    out: List[RenderableType] = [
+        Text("Exposure of this running kernel (no crash is claimed, no root cause named):", style="bold")
+    ]
+    bpf = exp["bpf_programs"]
+    out.append(Text("  BPF programs: " + ("unknown" if bpf is None else ", ".join(bpf) or "none")))
+    t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    t.add_column("signature", no_wrap=True)
+    t.add_column("fix in this kernel")
+    t.add_column("reachable by")
+    for s in exp["signatures"]:
+        commits = ", ".join(f"{f['commit'][:12]} {f['this_kernel']}" for f in s["fixed_by"])
+        fix = s["fix"] + (f" ({commits})" if commits else "")
+        reach = "; ".join(f"{e['clause']} ({e['observed']})" for e in s["reachable_by"]) or "-"
+        t.add_row(s["signature"], fix, reach)
+    out.append(t)
+    return out
+
+
 def _build(diag: Diagnosis, verbose: bool) -> Group:
     r = diag.report
     parts: List[RenderableType] = []
@@ -99,7 +122,9 @@ def _build(diag: Diagnosis, verbose: bool) -> Group:
         parts.append(Text.assemble(("panic   ", "bold"), r.panic.panic_message))
     parts.append(Text(""))
     top = diag.top
-    if top is None:
+    if r.live:
+        parts.extend(_exposure_lines(diag))
+    elif top is None:
         parts.append(Panel(Text("No signature matches: no root cause named.", style="bold"), title="verdict"))
         parts.append(Text(f"bucket  {diag.bucket}"))
     else:
@@ -108,7 +133,7 @@ def _build(diag: Diagnosis, verbose: bool) -> Group:
             parts.append(Text(f"bucket  {diag.bucket}"))
     # Differential diagnosis: why the others lost.
     others = [v for v in diag.verdicts if v is not top]
-    shown = [v for v in others if shown_in_differential(v, top, verbose)]
+    shown = [] if r.live else [v for v in others if shown_in_differential(v, top, verbose)]
     if shown:
         t = Table(title="Differential: why the alternatives lose", title_justify="left", show_lines=False)
         t.add_column("signature", no_wrap=True)

@@ -200,3 +200,13 @@ def test_nothing_matching_gives_no_top(tmp_path):
 def test_bucket_is_stable_and_offset_free():
     r = report(kind=PanicKind.NULL_DEREF)
     assert diagnose(r, []).bucket == "null-deref:skb_segment:tcp_gso_segment,inet_gso_segment,skb_mac_gso_segment"
+
+
+def test_configuration_facts_alone_never_make_a_candidate(tmp_path):
+    from gsotriage.model import NetContext
+
+    s = sig(tmp_path, "origin-like", "    - bpf_programs: {attached: false}")
+    healthy = CrashReport(source=Source("inline"), net=NetContext(bpf_programs=()))
+    v = evaluate_signature(s, healthy)
+    assert v.status == "partial" and not v.anchored  # exception function unknown, no BPF: nothing crashed here
+    assert diagnose(healthy, [s]).top is None
