@@ -28,6 +28,9 @@ __all__ = ["Diagnosis", "Evidence", "FixVerdict", "Verdict", "diagnose", "evalua
 # Clause kinds that describe the kernel's configuration rather than the crash.
 CONFIG_KINDS = frozenset({"bpf_programs", "netdev_feature", "kernel", "module_loaded", "taint", "frames_absent"})
 
+# Clause kinds that place the crash: where it faulted and through which calls.
+SITE_KINDS = frozenset({"exception_function", "frames"})
+
 MATCH = "match"
 PARTIAL = "partial"
 RULED_OUT = "ruled-out"
@@ -75,7 +78,11 @@ class Verdict:
         least in this signature's territory. Facts about the kernel's configuration
         (BPF programs, device features, version, modules, taint) hold on healthy
         kernels too, so they never make a candidate on their own."""
-        return any(e.required and e.result is Tri.TRUE and e.kind not in CONFIG_KINDS for e in self.evidence)
+        if self.signature.generic:
+            return any(e.required and e.result is Tri.TRUE and e.kind not in CONFIG_KINDS for e in self.evidence)
+        # A specific root cause needs the crash site itself: a panic kind or a
+        # struct printout alone (crash's `sys`, `struct sk_buff`) names no GSO bug.
+        return any(e.required and e.result is Tri.TRUE and e.kind in SITE_KINDS for e in self.evidence)
 
     @property
     def rank_key(self) -> Tuple[int, int, float, float]:
@@ -98,6 +105,11 @@ class Verdict:
 # A kernel that carries the fix makes the class unlikely, but a fix can be partial
 # (several classes here are follow-ups of incomplete fixes): supporting evidence.
 FIX_WEIGHT = 2.0
+
+
+def _base_name(function: str) -> str:
+    """skb_segment.cold, foo.isra.0, bar.constprop.0 -> the function's own name."""
+    return function.split(".", 1)[0]
 
 
 def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
@@ -176,10 +188,16 @@ class Diagnosis:
         """A stable grouping key: panic kind, exception function, top frames (no offsets)."""
         r = self.report
         kind = r.panic.kind.value if r.panic.kind else "unknown"
-        fn = r.panic.function or "unknown"
+        fn = _base_name(r.panic.function) if r.panic.function else "unknown"
         mod = f"@{r.panic.module}" if r.panic.module else ""
-        frames = [f for f in r.frames if not f.questionable and f.context.value != "exception" and f.function != fn]
-        top = ",".join(f"{f.function}@{f.module}" if f.module else f.function for f in frames[:3])
+        # Inline frames and compiler clone suffixes differ between a console log and
+        # a vmcore of the same crash (and between builds): leave them out.
+        frames = [
+            f
+            for f in r.frames
+            if not f.questionable and not f.inline and f.context.value != "exception" and _base_name(f.function) != fn
+        ]
+        top = ",".join(_base_name(f.function) + (f"@{f.module}" if f.module else "") for f in frames[:3])
         return f"{kind}:{fn}{mod}:{top}"
 
 
@@ -203,8 +221,31 @@ def _related(a: Verdict, b: Verdict) -> bool:
     return a.signature.refines == b.signature.id or b.signature.refines == a.signature.id
 
 
+def _rule_out_orphaned_origins(verdicts: List[Verdict]) -> List[Verdict]:
+    """An origin explains its mechanism; when the mechanism is ruled out, so is the origin."""
+    by_id = {v.signature.id: v for v in verdicts}
+    out = []
+    for v in verdicts:
+        parent = by_id.get(v.signature.refines or "")
+        if parent is not None and parent.status == RULED_OUT and v.status != RULED_OUT:
+            why = Evidence(
+                clause=f"refines {parent.signature.id}",
+                kind="refines",
+                required=True,
+                result=Tri.FALSE,
+                expected=f"the crash mechanism {parent.signature.id}",
+                observed="ruled out: " + "; ".join(e.clause for e in parent.contradicted_by),
+                weight=0.0,
+                why="an origin only explains a crash of the mechanism it refines",
+            )
+            v = Verdict(v.signature, RULED_OUT, v.score, (*v.evidence, why), v.fixes, support=v.support)
+        out.append(v)
+    return out
+
+
 def diagnose(report: CrashReport, signatures: Sequence[Signature]) -> Diagnosis:
-    verdicts = sorted((evaluate_signature(s, report) for s in signatures), key=lambda v: (v.rank_key, v.signature.id))
+    evaluated = _rule_out_orphaned_origins([evaluate_signature(s, report) for s in signatures])
+    verdicts = sorted(evaluated, key=lambda v: (v.rank_key, v.signature.id))
     verdicts = _refinement_order(verdicts)
     marked: List[Verdict] = []
     for i, v in enumerate(verdicts):

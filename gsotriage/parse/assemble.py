@@ -137,6 +137,9 @@ def _kind_from_trap_frames(block: BtBlock) -> Optional[PanicKind]:
     if not block.exceptions:
         return None
     above = {f.function.split(".", 1)[0] for f in block.frames[: block.exceptions[0].position]}
+    if "__warn" in above:
+        # x86 WARN() traps through the same invalid-opcode handler as BUG().
+        return PanicKind.WARN_PANIC if above & {"panic", "nmi_panic", "vpanic"} else PanicKind.WARN
     for names, kind in _TRAP_KIND:
         if above & set(names):
             return kind

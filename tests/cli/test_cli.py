@@ -178,3 +178,17 @@ def test_docs_are_generated_from_the_signature_files(tmp_path):
         assert (repo_docs / page).read_text() == (tmp_path / page).read_text(), (
             f"docs/signatures/{page} is stale: run gsotriage signatures docs"
         )
+
+
+@pytest.mark.parametrize("command", ["struct skb_shared_info", "struct sk_buff", "sys"])
+def test_a_lone_crash_printout_names_no_root_cause(tmp_path, command):
+    """crash(8) output without a stack (a struct dump, `sys`) is no crash site: exit 1."""
+    session = (SIGNATURES.parent / "tests/data/text/factory-6.1-seed-twin-fraglist-flag-crash-session.txt").read_text()
+    blocks = session.split("crash> ")
+    block = next(b for b in blocks if b.startswith(command))
+    f = tmp_path / "printout.txt"
+    f.write_text("crash> " + block)
+    p = run("analyze", str(f), "--format", "json")
+    doc = json.loads(p.stdout)
+    assert p.returncode == 1, doc["summary"]
+    assert not doc["summary"]["specific"]

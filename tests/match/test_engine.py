@@ -210,3 +210,24 @@ def test_configuration_facts_alone_never_make_a_candidate(tmp_path):
     v = evaluate_signature(s, healthy)
     assert v.status == "partial" and not v.anchored  # exception function unknown, no BPF: nothing crashed here
     assert diagnose(healthy, [s]).top is None
+
+
+def test_an_origin_falls_with_the_mechanism_it_refines(tmp_path):
+    parent = sig(tmp_path, "mech", "    - skb: {field: shinfo.frag_list, is_null: true}")
+    child = sig(tmp_path, "origin", extra="refines: mech")
+    d = diagnose(report(shinfo=SharedInfo(frag_list=0x1000)), [parent, child])
+    by_id = {v.signature.id: v for v in d.verdicts}
+    assert by_id["mech"].status == "ruled-out"
+    assert by_id["origin"].status == "ruled-out"
+    assert by_id["origin"].contradicted_by[-1].clause == "refines mech"
+
+
+def test_a_specific_class_needs_the_crash_site_not_just_a_panic_kind_or_skb(tmp_path):
+    s = sig(tmp_path, "kind-only", "    - panic_kind: bug\n    - skb: {field: shinfo.frag_list, is_null: true}")
+    no_site = CrashReport(
+        source=Source("inline"),
+        panic=Panic(kind=PanicKind.BUG),
+        skbs=(Skb(origin="struct printout", shinfo=SharedInfo(frag_list=0)),),
+    )
+    v = evaluate_signature(s, no_site)
+    assert v.status == "partial" and not v.anchored and diagnose(no_site, [s]).top is None
