@@ -228,7 +228,7 @@ _SIG_OPTION = click.option(
     "sig_paths",
     multiple=True,
     type=click.Path(exists=True),
-    help="Signature file or directory (repeatable).",
+    help="Signature file or directory (repeatable); default: the built-in library.",
 )
 
 

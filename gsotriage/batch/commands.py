@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import click
 
-from gsotriage.cli import Exit, _err, _guard, _library, _write
+from gsotriage.cli import _SIG_OPTION, Exit, _err, _guard, _library, _write
 
 __all__ = ["BatchExit", "RegressExit", "batch", "history", "record_analysis", "regress"]
 
@@ -82,13 +82,6 @@ _DB_TIMEOUT_OPTION = click.option(
     default=5.0,
     show_default=True,
     help="Seconds to wait for a locked history database before giving up on that record.",
-)
-_SIG_OPTION = click.option(
-    "--signatures",
-    "sig_paths",
-    multiple=True,
-    type=click.Path(exists=True),
-    help="Signature file or directory (repeatable); default: the built-in library.",
 )
 _DEBUGINFO_OPTION = click.option(
     "--debuginfo",

@@ -69,8 +69,6 @@ def collect_live(vmlinux: Optional[str], debuginfo: Sequence[str]) -> CrashRepor
 
     from gsotriage.inputs import InputError
 
-    from .program import DebugInfoMissing
-
     if not os.path.exists("/proc/kcore"):
         raise InputError(
             "/proc/kcore: this kernel has no /proc/kcore (CONFIG_PROC_KCORE off, or hidden in this container); "
@@ -83,14 +81,7 @@ def collect_live(vmlinux: Optional[str], debuginfo: Sequence[str]) -> CrashRepor
         prog.set_kernel()
     except Exception as exc:
         raise InputError(f"/proc/kcore: cannot open the live kernel: {exc}") from None
-    notes: List[str] = ["live kernel: exposure report, no crash is claimed"]
-    try:
-        _load(prog, vmlinux, debuginfo, notes)
-    except DebugInfoMissing as exc:
-        raise InputError(f"/proc/kcore: {exc}") from None
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    return _report(prog, "live", "/proc/kcore", notes)
+    return _loaded_report(prog, "live", "/proc/kcore", "live kernel", vmlinux, debuginfo)
 
 
 def collect_qmp(socket_path: str, vmlinux: Optional[str], debuginfo: Sequence[str]) -> CrashReport:
@@ -98,8 +89,6 @@ def collect_qmp(socket_path: str, vmlinux: Optional[str], debuginfo: Sequence[st
     import drgn
 
     from gsotriage.inputs import InputError
-
-    from .program import DebugInfoMissing
 
     prog = drgn.Program()
     setter = getattr(prog, "set_qemu_qmp", None)
@@ -111,14 +100,25 @@ def collect_qmp(socket_path: str, vmlinux: Optional[str], debuginfo: Sequence[st
         setter(socket_path)
     except Exception as exc:
         raise InputError(f"qmp:{socket_path}: cannot attach: {exc}") from None
-    notes: List[str] = ["QEMU guest over QMP: exposure report, no crash is claimed"]
+    return _loaded_report(prog, "qmp", f"qmp:{socket_path}", "QEMU guest over QMP", vmlinux, debuginfo)
+
+
+def _loaded_report(
+    prog: Any, kind: str, label: str, what: str, vmlinux: Optional[str], debuginfo: Sequence[str]
+) -> CrashReport:
+    """Load debug info into an attached running kernel and read its exposure report."""
+    from gsotriage.inputs import InputError
+
+    from .program import DebugInfoMissing
+
+    notes: List[str] = [f"{what}: exposure report, no crash is claimed"]
     try:
         _load(prog, vmlinux, debuginfo, notes)
     except DebugInfoMissing as exc:
-        raise InputError(f"qmp:{socket_path}: {exc}") from None
+        raise InputError(f"{label}: {exc}") from None
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return _report(prog, "qmp", f"qmp:{socket_path}", notes)
+    return _report(prog, kind, label, notes)
 
 
 # Evidence kinds that describe the running kernel's configuration (what makes a class
