@@ -231,3 +231,19 @@ def test_a_specific_class_needs_the_crash_site_not_just_a_panic_kind_or_skb(tmp_
     )
     v = evaluate_signature(s, no_site)
     assert v.status == "partial" and not v.anchored and diagnose(no_site, [s]).top is None
+
+
+def test_gso_decoding_picks_the_layout_of_the_kernel_and_keeps_unknown_bits_visible():
+    from gsotriage.gso import decode_gso_type
+
+    # 0x403 on RHEL 8 (4.18 layout): the seed's TCPV4|DODGY|UDP_TUNNEL, marked assumed.
+    flags, table = decode_gso_type(1027, "4.18.0-553.47.1.el8_10.x86_64")
+    assert flags == ("TCPV4", "DODGY", "UDP_TUNNEL") and table.startswith("table:linux-4.18 (assumed")
+    # Before the v4.14 renumbering bit 1 was UFO and bit 2 DODGY.
+    assert decode_gso_type(0x6, "4.9.0-3-amd64")[0] == ("UDP", "DODGY")
+    # FRAGLIST exists from 5.6 on; on 5.4 bit 18 is unknown and stays visible.
+    assert decode_gso_type(0x40000, "6.1.0-56-cloud-amd64")[0] == ("FRAGLIST",)
+    assert decode_gso_type(0x40000, "5.4.0-100-generic")[0] == ("BIT18",)
+    # The dump's own enum wins over any table.
+    flags, table = decode_gso_type(0x3, "6.1.0", enum_bits={"TCPV4": 1, "DODGY": 2})
+    assert flags == ("TCPV4", "DODGY") and table == "dump-enum"
