@@ -148,6 +148,11 @@ def main() -> None:
     type=click.Path(exists=True, file_okay=False),
     help="Directory searched for vmlinux/modules by build-id and release (repeatable).",
 )
+@click.option(
+    "--debuginfod",
+    is_flag=True,
+    help="Also ask debuginfod (DEBUGINFOD_URLS) for the vmlinux when no local file matches. Off by default.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every verdict, generic ones included.")
 @click.option("--no-progress", is_flag=True, help="No progress messages on stderr.")
 @click.option(
@@ -162,6 +167,7 @@ def analyze(
     sig_paths: Sequence[str],
     vmlinux: Optional[str],
     debuginfo: Sequence[str],
+    debuginfod: bool,
     verbose: bool,
     no_progress: bool,
     record: bool = False,
@@ -184,6 +190,9 @@ def analyze(
     """
     from gsotriage.analysis import analyze_path, load_library_in_background
     from gsotriage.inputs import InputError
+
+    if debuginfod:
+        os.environ["GSOTRIAGE_DEBUGINFOD"] = "1"  # read by gsotriage.collect.program
 
     pending = load_library_in_background([Path(p) for p in sig_paths] if sig_paths else None)
     progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))
