@@ -28,6 +28,7 @@ _MAX_SKBS = 8
 _MAX_FRAGS = 17  # MAX_SKB_FRAGS default is 17 (configurable since 6.6)
 _MAX_FRAG_LIST = 64
 _MAX_STACK_SLOTS = 2048
+_PAGE = 4096
 
 
 def _gso_frame(name: Optional[str]) -> bool:
@@ -39,13 +40,45 @@ def _gso_frame(name: Optional[str]) -> bool:
 @dataclass
 class _Ctx:
     notes: List[str] = field(default_factory=list)
+    # drgn.FaultError (memory not in the dump: a page makedumpfile filtered out, a hole): one note
+    # per (faulting page, object): (first faulting address, drgn's message, the fields made unknown).
+    faults: Dict[Tuple[int, str], Tuple[int, str, List[str]]] = field(default_factory=dict)
 
     def get(self, what: str, fn: Callable[[], T]) -> Optional[T]:
         try:
             return fn()
         except Exception as exc:
-            self.notes.append(f"{what}: unreadable ({type(exc).__name__}: {exc})")
+            address = getattr(exc, "address", None) if type(exc).__name__ == "FaultError" else None
+            if not isinstance(address, int):
+                self.notes.append(f"{what}: unreadable ({type(exc).__name__}: {exc})")
+                return None
+            # "skb 0x... shinfo.gso_size" -> object "skb 0x...", field "shinfo.gso_size"
+            obj, member = _split_what(what)
+            message = str(getattr(exc, "message", None) or "unreadable")
+            entry = self.faults.setdefault((address & ~(_PAGE - 1), obj), (address, message, []))
+            entry[2].append(member)
             return None
+
+    def fault_notes(self) -> List[str]:
+        out = []
+        for (page, obj), (first, message, fields) in self.faults.items():
+            shown = ", ".join(fields[:8]) + (f" and {len(fields) - 8} more" if len(fields) > 8 else "")
+            where = (
+                f"physical page {page:#x} is not in the dump (filtered out or missing)"
+                if not first >> 63
+                else "the address is not mapped in the dump"
+            )
+            out.append(f"unreadable memory at {first:#x} ({message}): {where}; {obj}: unknown {shown}")
+        return out
+
+
+def _split_what(what: str) -> Tuple[str, str]:
+    """Split after the object's address: ``"frag_list member 0x1 len"`` -> ("frag_list member 0x1", "len")."""
+    head, sep, tail = what.partition(" 0x")
+    if not sep:
+        return what, "?"
+    addr, _, member = tail.partition(" ")
+    return f"{head}{sep}{addr}", member or "?"
 
 
 def gso_enum_bits(prog: Any) -> Optional[Dict[str, int]]:
@@ -239,6 +272,7 @@ def decode_skb(prog: Any, skb: Any, origin: str, release: Optional[str], notes: 
         data=g("data", lambda: int(skb.data.value_())),
         shinfo=_decode_shinfo(prog, skb, release, ctx),
     )
+    notes.extend(ctx.fault_notes())
     notes.extend(ctx.notes[:10])
     if len(ctx.notes) > 10:
         notes.append(f"skb {addr:#x}: {len(ctx.notes) - 10} more unreadable fields")
@@ -252,11 +286,15 @@ def _dev_name(skb: Any) -> Optional[str]:
     return str(dev.name.string_().decode("utf-8", "replace"))
 
 
-def _sane(prog: Any, skb: Any) -> bool:
+def _sane(prog: Any, skb: Any) -> Optional[bool]:
     """Layout check: head <= data <= tail <= end, len >= data_len, shinfo dataref >= 1.
+
+    None when the memory to check is not in the dump (drgn.FaultError: a filtered-out page).
 
     :param skb: struct sk_buff *
     """
+    from drgn import FaultError
+
     try:
         head = int(skb.head.value_())
         data = int(skb.data.value_())
@@ -267,8 +305,18 @@ def _sane(prog: Any, skb: Any) -> bool:
         if int(skb.len.value_()) < int(skb.data_len.value_()):
             return False
         return int(_shinfo(prog, skb).dataref.counter.value_()) >= 1
+    except FaultError as exc:
+        return None if _missing_page(exc) else False
     except Exception:
         return False
+
+
+def _missing_page(exc: Any) -> bool:
+    """A drgn.FaultError for memory that is mapped but whose page is not in the dump (filtered out by
+    makedumpfile, a hole): drgn reports the translated physical address. An unmapped (bogus)
+    kernel pointer faults at the virtual address itself (x86_64: bit 63 set)."""
+    address = getattr(exc, "address", None)
+    return isinstance(address, int) and not address >> 63
 
 
 class SkbFinder:
@@ -280,7 +328,9 @@ class SkbFinder:
         self.order: List[int] = []
         self._skb_type = prog.type("struct sk_buff *")
 
-    def _add(self, addr: int, origin: str, subject: bool) -> None:
+    def _add(self, addr: int, origin: str, subject: bool, typed: bool = False) -> None:
+        """:param typed: a ``struct sk_buff *`` frame local (DWARF-typed), kept even when its page is
+        not in the dump (its fields then decode as unknown); guessed pointers must pass the check."""
         from drgn import Object
 
         if addr in self.found:
@@ -289,7 +339,8 @@ class SkbFinder:
                 self.found[addr] = (o, obj, True)
             return
         obj = Object(self.prog, self._skb_type, addr)
-        if not _sane(self.prog, obj):
+        sane = _sane(self.prog, obj)
+        if sane is False or (sane is None and not typed):
             return
         self.found[addr] = (origin, obj, subject)
         self.order.append(addr)
@@ -325,7 +376,7 @@ class SkbFinder:
                     if addr > 0xFFFFFFFFFFFFF000:
                         continue  # ERR_PTR
                     is_subject = subject or (name == "skb" and _gso_frame(fname))
-                    self._add(addr, f"frame #{idx} {fname}: {name}", is_subject)
+                    self._add(addr, f"frame #{idx} {fname}: {name}", is_subject, typed=True)
 
     def _slab_skb(self, value: int) -> Optional[int]:
         from drgn.helpers.linux.slab import slab_object_info
