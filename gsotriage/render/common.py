@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional, Set
 
 from gsotriage.match.clauses import FramePattern, FramesClause
-from gsotriage.match.engine import RULED_OUT, Diagnosis, Verdict
+from gsotriage.match.engine import RULED_OUT, Diagnosis, Evidence, Verdict
 from gsotriage.model import CrashReport, Frame, Skb
 
 __all__ = ["frame_text", "headline", "kernel_line", "loser_reason", "matched_frame_patterns", "shinfo_lines"]
@@ -124,13 +124,22 @@ def shinfo_lines(skb: Skb) -> List[str]:
     return lines
 
 
+_OBSERVED_MAX = 60
+
+
+def _contradiction(e: Evidence) -> str:
+    """What was seen instead, short enough for a table cell (the full text is in the JSON)."""
+    if e.kind == "frames":
+        return "not on the stack"
+    if e.kind == "frames_absent":
+        return e.observed or "present"
+    obs = e.observed if e.observed is not None else "not observed"
+    return "observed: " + (obs if len(obs) <= _OBSERVED_MAX else obs[: _OBSERVED_MAX - 3] + "...")
+
+
 def loser_reason(v: Verdict, top: Optional[Verdict]) -> str:
     if v.status == RULED_OUT:
-        parts = []
-        for e in v.contradicted_by:
-            obs = e.observed if e.observed is not None else "not observed"
-            parts.append(f"{e.clause} (observed: {obs})")
-        return "ruled out: " + "; ".join(parts)
+        return "ruled out: " + "; ".join(f"{e.clause} ({_contradiction(e)})" for e in v.contradicted_by)
     unknown = [e.clause for e in v.unknown_required]
     if v.tie and top is not None and v.rank_key == top.rank_key:
         return "TIE with the top verdict: the evidence cannot separate them" + (

@@ -25,6 +25,7 @@ from gsotriage.render.common import (
 
 __all__ = ["render_text"]
 
+_RULED_OUT_SHOWN = 10
 _RESULT_STYLE = {Tri.TRUE: "green", Tri.FALSE: "red", Tri.UNKNOWN: "yellow"}
 _STATUS_STYLE = {MATCH: "bold green", PARTIAL: "bold yellow"}
 
@@ -134,6 +135,11 @@ def _build(diag: Diagnosis, verbose: bool) -> Group:
     # Differential diagnosis: why the others lost.
     others = [v for v in diag.verdicts if v is not top]
     shown = [] if r.live else [v for v in others if shown_in_differential(v, top, verbose)]
+    if not verbose:
+        # The nearest look-alikes: every candidate, and the ruled-out classes with the
+        # most confirmed evidence (ranking already orders them that way).
+        candidates = [v for v in shown if v.status != "ruled-out"]
+        shown = candidates + [v for v in shown if v.status == "ruled-out"][:_RULED_OUT_SHOWN]
     if shown:
         t = Table(title="Differential: why the alternatives lose", title_justify="left", show_lines=False)
         t.add_column("signature", no_wrap=True)
@@ -146,7 +152,7 @@ def _build(diag: Diagnosis, verbose: bool) -> Group:
         hidden = len(others) - len(shown)
         if hidden:
             parts.append(
-                Text(f"({hidden} generic classes without support not shown; --verbose lists them)", style="dim")
+                Text(f"({hidden} more verdicts, further from this crash, not shown; --verbose lists them)", style="dim")
             )
     # The stack, matched frames highlighted.
     if r.frames or r.panic.function:
