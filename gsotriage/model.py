@@ -261,10 +261,6 @@ class CrashReport:
     notes: Tuple[str, ...] = ()
     live: bool = False  # True for a running kernel: never claims a panic
 
-    @property
-    def crashed(self) -> bool:
-        return self.panic.kind is not None or self.panic.function is not None
-
 
 # --------------------------------------------------------------------------- JSON
 

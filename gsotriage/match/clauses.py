@@ -11,10 +11,10 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from gsotriage.gso import decode_gso_type
-from gsotriage.model import CrashReport, Frame, PanicKind, Skb
+from gsotriage.model import CrashReport, PanicKind, Skb
 from gsotriage.versions import parse_version
 
 __all__ = ["CLAUSES", "Clause", "Result", "Tri", "build_clause", "clause_kinds_schema"]
@@ -873,11 +873,3 @@ def clause_kinds_schema() -> Dict[str, Any]:
             }
         )
     return {"oneOf": variants}
-
-
-def iter_kinds() -> Iterable[str]:
-    return CLAUSES.keys()
-
-
-def frames_for_display(report: CrashReport) -> List[Frame]:
-    return list(report.frames)
