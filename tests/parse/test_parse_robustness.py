@@ -25,7 +25,7 @@ def test_log_without_oops() -> None:
     text = "\n".join(f"[  {i}.000000] usb 1-1: new high-speed USB device number {i}" for i in range(200))
     report = parse_text(text)
     assert report.panic.kind is None
-    assert not report.crashed
+    assert report.panic.function is None
     assert NO_CRASH_NOTE in report.notes
 
 
