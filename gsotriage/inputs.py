@@ -8,12 +8,15 @@ an error or a clearly degraded report, never the running kernel.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 from gsotriage.model import CrashReport
 
@@ -33,6 +36,13 @@ class InputKind:
     dump: Optional[str] = None  # for crash-dir: the dump file inside it
     dmesg: Optional[str] = None  # for crash-dir: the dmesg file beside it
 
+
+# Rotated and exported logs often arrive compressed; the stdlib decompresses them as a stream.
+_COMPRESSED = (
+    (b"\x1f\x8b", lambda p: gzip.open(p, "rb")),
+    (b"\xfd7zXZ\x00", lambda p: lzma.open(p, "rb")),
+    (b"BZh", lambda p: bz2.open(p, "rb")),
+)
 
 _KDUMP_MAGIC = b"KDUMP   "
 _FLAT_MAGIC = b"makedumpfile"
@@ -69,6 +79,21 @@ def _crash_dir(path: Path) -> InputKind:
         dump=str(dumps[-1]) if dumps else None,
         dmesg=str(dmesgs[-1]) if dmesgs else None,
     )
+
+
+def _peek_decompressed(opener: Callable[[Path], Any], path: Path) -> Optional[bytes]:
+    """Up to 8 KiB of decompressed data; a truncated stream gives what precedes the cut."""
+    data = b""
+    try:
+        with opener(path) as f:
+            while len(data) < 8192:
+                chunk = f.read1(8192 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+    except (OSError, EOFError, ValueError, lzma.LZMAError):
+        pass
+    return data or None
 
 
 def detect(target: str) -> InputKind:
@@ -112,6 +137,17 @@ def detect(target: str) -> InputKind:
         return InputKind("kdump-flattened", str(path))
     if _looks_like_text(head):
         return InputKind("text", str(path))
+    for magic, opener in _COMPRESSED:
+        if head.startswith(magic):
+            inner = _peek_decompressed(opener, path)
+            if inner is None:
+                raise InputError(f"{target}: compressed file with nothing readable inside")
+            if _looks_like_text(inner):
+                return InputKind("text", str(path))
+            raise InputError(
+                f"{target}: compressed, but not a text log inside; decompress dumps first (gsotriage reads "
+                "ELF, kdump and flattened dumps as they are)"
+            )
     raise InputError(
         f"{target}: not a crash dump (ELF core, kdump, flattened kdump) nor a text log "
         f"(starts with bytes {head[:8].hex(' ')})"

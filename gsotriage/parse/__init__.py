@@ -8,7 +8,11 @@ with bounded state, so hundreds of megabytes are fine.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+import bz2
+import dataclasses
+import gzip
+import lzma
+from typing import BinaryIO, Iterable, Iterator, List, Optional
 
 from gsotriage.model import CrashReport, Source
 
@@ -37,9 +41,37 @@ def parse_text(text: str, *, path: Optional[str] = None) -> CrashReport:
 
 
 def parse_file(path: str) -> CrashReport:
-    """Parse a log file streamed line by line (bounded memory for huge logs)."""
-    with open(path, "rb") as f:
-        return parse_lines(iter_file_lines(f), path=path)
+    """Parse a log file (plain, gzip, xz or bzip2) streamed line by line: bounded
+    memory for huge logs."""
+    broken: List[str] = []
+    with _open_log(path) as f:
+        report = parse_lines(_until_unreadable(iter_file_lines(f), broken), path=path)
+    if broken:
+        report = dataclasses.replace(report, notes=(*report.notes, *broken))
+    return report
+
+
+def _until_unreadable(lines: Iterator[str], broken: List[str]) -> Iterator[str]:
+    """Stop at a corrupt or truncated compressed stream, keeping what was read."""
+    count = 0
+    try:
+        for line in lines:
+            count += 1
+            yield line
+    except (EOFError, OSError, lzma.LZMAError, ValueError) as exc:
+        broken.append(f"log unreadable after line {count} ({exc}): analysed what came before")
+
+
+def _open_log(path: str) -> BinaryIO:
+    with open(path, "rb") as probe:
+        head = probe.read(6)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(path, "rb")  # type: ignore[return-value]
+    if head.startswith(b"BZh"):
+        return bz2.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def detect_format(text: str) -> str:

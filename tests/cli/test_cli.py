@@ -192,3 +192,34 @@ def test_a_lone_crash_printout_names_no_root_cause(tmp_path, command):
     doc = json.loads(p.stdout)
     assert p.returncode == 1, doc["summary"]
     assert not doc["summary"]["specific"]
+
+
+@pytest.mark.parametrize("suffix,compress", [("gz", "gzip"), ("xz", "lzma"), ("bz2", "bz2")])
+def test_compressed_logs_are_read_as_streams(tmp_path, suffix, compress):
+    import importlib
+
+    mod = importlib.import_module(compress)
+    f = tmp_path / f"console.log.{suffix}"
+    f.write_bytes(mod.compress(CONSOLE_61.read_bytes()))
+    doc = json.loads(run("analyze", str(f), "--format", "json").stdout)
+    assert doc["summary"]["root_cause"] == "gso-tunnel-tcp-metadata-geometry-mismatch"
+
+
+def test_a_truncated_compressed_log_is_analysed_up_to_the_cut(tmp_path):
+    import gzip
+
+    data = gzip.compress(CONSOLE_61.read_bytes())
+    f = tmp_path / "console.log.gz"
+    f.write_bytes(data[: len(data) * 3 // 4])
+    p = run("analyze", str(f), "--format", "json")
+    doc = json.loads(p.stdout)
+    assert p.returncode in (0, 1) and any(n.startswith("log unreadable after line") for n in doc["report"]["notes"])
+
+
+def test_a_compressed_binary_is_refused(tmp_path):
+    import gzip
+
+    f = tmp_path / "vmcore.gz"
+    f.write_bytes(gzip.compress(bytes(range(256)) * 100))
+    p = run("analyze", str(f))
+    assert p.returncode == 3 and b"not a text log inside" in p.stderr
