@@ -181,7 +181,7 @@ def analyze(
       directory (vmcore + vmcore-dmesg.txt, dump.<stamp> + dmesg.<stamp>),
       /proc/kcore (the live kernel, root only), qmp:/path/to/qmp.sock,
       a text file (console/netconsole/serial log, journalctl -k, dmesg,
-      crash(8) session), or - for standard input.
+      crash(8) session; also gzip/xz/bzip2 compressed), or - for standard input.
 
     \b
     Examples:
