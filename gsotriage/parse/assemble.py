@@ -286,6 +286,8 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
         complete = fatal.frames_complete and not fatal.frames_truncated
         if fatal.frames and not complete:
             notes.append("call trace cut off: frames after the last one shown are unknown")
+        if fatal.headerless_trace:
+            notes.append('frames read from lines after the headline without a "Call Trace:" header (quoted excerpt)')
     if panic.function is None and frames:
         frames, panic = _site_from_panic_caller(frames, panic, notes)
     if exc is not None and exc.registers:

@@ -35,6 +35,11 @@ _LAST_UNLOADED = re.compile(r"\[last unloaded: [^\]]*\]")
 _MODULE_TOKEN = re.compile(r"^(?P<name>[\w-]+)(?:\((?P<flags>[A-Z+-]+)\))?$")
 _CODE = re.compile(r"^Code: ")
 _WRAPPED_SOURCE = re.compile(r"^(?:[\w./+-]+\.[chS]:\d+(?: \(discriminator \d+\))?\s*)+\)?$")
+# Only unmistakable frame lines open a trace that has no "Call Trace:" header:
+# "func+0xoff/0xsize ..." or "func file.c:123 [inline]".
+_HEADERLESS_FRAME = re.compile(
+    r"^(?:\? )?[A-Za-z_.$][\w.$]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+(?:\s|$)| \S+\.[chS]:\d+ \[inline\]$)"
+)
 _TERMINATOR = re.compile(r"^(?:-+\[ end trace|Modules linked in:|Kernel panic - not syncing)")
 # Functions whose oops *is* a deliberate crash (old kernels oops on purpose).
 _FUNCTION_KINDS = {"sysrq_handle_crash": PanicKind.SYSRQ}
@@ -127,10 +132,28 @@ class ConsoleScanner:
         start = match_trace_start(line)
         if start is not None:
             ev = self._target(n)
+            if ev is not None and ev.headerless_trace and not ev.closed:
+                # What looked like a quoted trace was a wrapped line; the real one starts here.
+                ev.frames.clear()
+                ev.contexts.clear()
+                ev.headerless_trace = False
+                ev.trace = "none"
             if ev is not None and ev.trace == "none" and not ev.closed:
                 ev.trace = "open"
                 if start.strip():
                     self._trace_line(ev, start.strip())
+            return
+        if (
+            cur is not None
+            and cur.trace == "none"
+            and not cur.closed
+            and cur.headline != "orphan"
+            and _HEADERLESS_FRAME.match(line)
+        ):
+            # Commit messages and mails often quote the frames without the "Call Trace:" line.
+            cur.trace = "open"
+            cur.headerless_trace = True
+            self._trace_line(cur, line)
             return
         pc = match_pc_line(line)
         if pc is not None:

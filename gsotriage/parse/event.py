@@ -58,6 +58,7 @@ class EventBuilder:
     trace: str = "none"
     frames_complete: bool = False
     frames_truncated: bool = False
+    headerless_trace: bool = False  # frames followed the headline without "Call Trace:" (a quoted excerpt)
     contexts: List[StackContext] = field(default_factory=list)
     modules: Optional[List[str]] = None
     oot_modules: Optional[List[str]] = None

@@ -217,3 +217,31 @@ def test_crash_bt_without_headline_takes_the_kind_from_the_trap_handler():
     assert any("trap handler" in n for n in r.notes)
     invalid_op = bt.replace("page_fault_oops", "do_error_trap").replace("exc_page_fault", "exc_invalid_op")
     assert parse_text(invalid_op).panic.kind is PanicKind.BUG
+
+
+def test_frames_quoted_without_a_call_trace_header_are_read():
+    text = (
+        "WARNING: CPU: 1 PID: 3539 at net/core/dev.c:3284 skb_checksum_help+0x3d0/0x5b0\n"
+        " ip_do_fragment+0x209/0x1b20 net/ipv4/ip_output.c:774\n"
+        " ip_finish_output_gso net/ipv4/ip_output.c:279 [inline]\n"
+        " __ip_finish_output+0x2bd/0x4b0 net/ipv4/ip_output.c:301\n"
+    )
+    r = parse_text(text)
+    assert [f.function for f in r.frames] == ["ip_do_fragment", "ip_finish_output_gso", "__ip_finish_output"]
+    assert r.frames[1].inline and any("Call Trace" in n for n in r.notes)
+
+
+def test_a_wrapped_headline_is_not_taken_for_a_trace_when_the_real_one_follows():
+    text = (
+        "[ 4443.426222] refcount_t: underflow; use-after-free.\n"
+        "[ 4443.426291] WARNING: CPU: 7 PID: 28161 at lib/refcount.c:190\n"
+        "refcount_dec_and_test_checked+0xa4/0xc8\n"
+        "[ 4443.426737] lr : refcount_dec_and_test_checked+0xa0/0xc8\n"
+        "[ 4443.426808] Call trace:\n"
+        "[ 4443.426813]  refcount_dec_and_test_checked+0xa4/0xc8\n"
+        "[ 4443.426823]  skb_release_data+0x144/0x264\n"
+        "[ 4443.426828]  kfree_skb+0x58/0xc4\n"
+    )
+    r = parse_text(text)
+    assert [f.function for f in r.frames] == ["refcount_dec_and_test_checked", "skb_release_data", "kfree_skb"]
+    assert not any("Call Trace" in n for n in r.notes)
