@@ -200,14 +200,18 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
             info.module_names.append(fr.module)
     if info.module and info.module not in info.module_names:
         info.module_names.append(info.module)
-    # A system call's user-mode registers end the trace below the kernel entry.
-    kernel_frames = [f for f in frames if int(f.pc) >> 63]
-    last = kernel_frames[-1] if kernel_frames else frames[-1]
-    info.frames_complete = (last.name or "") in _BOTTOM or (
-        _symbol(prog, int(last.pc), bool(last.interrupted)) is not None
-        and getattr(_symbol(prog, int(last.pc), bool(last.interrupted)), "name", "") in _BOTTOM
-    )
+    # Complete when the unwind reached the bottom of the task's stack. Below it
+    # there may be user-mode registers of a system call, or (seen on ELF dumps of
+    # a crash in softirq over a task in execve) a frame or two of garbage.
+    info.frames_complete = any(_is_bottom(prog, f) for f in reversed(frames) if int(f.pc) >> 63)
     return info
+
+
+def _is_bottom(prog: Any, frame: Any) -> bool:
+    if (frame.name or "") in _BOTTOM:
+        return True
+    sym = _symbol(prog, int(frame.pc), bool(frame.interrupted))
+    return sym is not None and getattr(sym, "name", "") in _BOTTOM
 
 
 def _context(sp: int, task: Optional[Tuple[int, int]], irq: Optional[Tuple[int, int]]) -> StackContext:
