@@ -15,7 +15,7 @@ ranks are reported as ties.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
 from gsotriage.match.clauses import Tri
@@ -238,7 +238,7 @@ def _rule_out_orphaned_origins(verdicts: List[Verdict]) -> List[Verdict]:
                 weight=0.0,
                 why="an origin only explains a crash of the mechanism it refines",
             )
-            v = Verdict(v.signature, RULED_OUT, v.score, (*v.evidence, why), v.fixes, support=v.support)
+            v = replace(v, status=RULED_OUT, evidence=(*v.evidence, why))
         out.append(v)
     return out
 
@@ -251,5 +251,5 @@ def diagnose(report: CrashReport, signatures: Sequence[Signature]) -> Diagnosis:
     for i, v in enumerate(verdicts):
         same = [w for j, w in enumerate(verdicts) if j != i and w.rank_key == v.rank_key and not _related(v, w)]
         tie = bool(same) and v.status != RULED_OUT
-        marked.append(Verdict(v.signature, v.status, v.score, v.evidence, v.fixes, support=v.support, tie=tie))
+        marked.append(replace(v, tie=tie))
     return Diagnosis(report, tuple(marked))
