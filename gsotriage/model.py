@@ -260,6 +260,11 @@ class CrashReport:
     other_events: Tuple[Event, ...] = ()
     notes: Tuple[str, ...] = ()
     live: bool = False  # True for a running kernel: never claims a panic
+    # Bounds the analysis ran into (line length cap, decompression cap, time
+    # budget, frame cap...), one sentence each. A report with limits is
+    # incomplete: what it holds was read, what lies past the bound is unknown.
+    # It is never "no crash found".
+    limits: Tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- JSON
