@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from gsotriage.kernel.panicsite import panic_caller_index
 from gsotriage.model import Frame, StackContext
-from gsotriage.panicsite import panic_caller_index
 
 __all__ = ["StackInfo", "unwind"]
 
@@ -182,16 +182,19 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
     task_range = _task_stack(prog, thread)
     irq_range = _irq_stack(prog, cpu)
     ctxs = [_context(int(f.sp), task_range, irq_range) for f in frames]
-    # Frames on the IRQ stack above a softirq entry ran in softirq context.
+    # Frames above a softirq entry ran in softirq context, whichever stack they are
+    # on: an interrupt taken in user mode runs its handler and the softirqs of
+    # irq_exit() on the task stack (x86-64 run_sysvec_on_irqstack_cond() switches
+    # stacks only for interrupts taken in kernel mode).
     softirq_from: Optional[int] = None
     for i, f in enumerate(frames):
-        if ctxs[i] is StackContext.IRQ and f.name in _SOFTIRQ_ENTRY:
+        if ctxs[i] in (StackContext.IRQ, StackContext.TASK) and f.name in _SOFTIRQ_ENTRY:
             softirq_from = i
             break
     for i in range(start, len(frames)):
         f = frames[i]
         ctx = ctxs[i]
-        if ctx is StackContext.IRQ and softirq_from is not None and i <= softirq_from:
+        if ctx in (StackContext.IRQ, StackContext.TASK) and softirq_from is not None and i <= softirq_from:
             ctx = StackContext.SOFTIRQ
         info.frames.append(_frame(prog, f, ctx))
         info.below.append((i, f))
