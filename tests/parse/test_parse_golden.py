@@ -1,15 +1,16 @@
 """Golden-file tests for gsotriage.parse (syzkaller pkg/report style).
 
 Every input under ``tests/data/text/`` (``*.txt`` and kdump ``dmesg.<stamp>``
-files, in descriptive folders too) has a sibling ``<name>.expected.json``
-holding a compact projection of the parsed report. New inputs (e.g. the
-lead's ``factory-*`` crash transcripts) are discovered automatically.
+files, in descriptive folders too) and every text case of the signature library
+(``signatures/cases/*.txt``, kept in one copy there) has an expectation
+``tests/data/text/<relative name>.expected.json`` holding a compact projection
+of the parsed report. New inputs are discovered automatically.
 
 To (re)write the expectations after an intended change, run::
 
     GSOTRIAGE_UPDATE_GOLDEN=1 python -m pytest tests/parse -q
 
-and review the diff. Provenance of every input is in ``tests/data/text/SOURCES.md``.
+and review the diff. Provenance of every input is in ``tests/data/text/SOURCES.md`` or ``signatures/cases/SOURCES.md``.
 
 Invariant: re-parsing an input after mangling its transport shape (adding
 timestamps, ``> `` mail quoting, CRLF line endings) gives the same projection.
@@ -21,7 +22,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -29,6 +30,7 @@ from gsotriage.model import CrashReport, Frame
 from gsotriage.parse import parse_text
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "text"
+CASES = Path(__file__).resolve().parents[2] / "signatures" / "cases"
 UPDATE = os.environ.get("GSOTRIAGE_UPDATE_GOLDEN") == "1"
 _DMESG_STAMP = re.compile(r"^dmesg\.\d{12}$")
 
@@ -36,10 +38,23 @@ _DMESG_STAMP = re.compile(r"^dmesg\.\d{12}$")
 def _inputs() -> List[Path]:
     found = [
         p
-        for p in DATA.rglob("*")
+        for root in (DATA, CASES)
+        for p in root.rglob("*")
         if p.is_file() and (p.suffix == ".txt" or _DMESG_STAMP.match(p.name)) and p.name != "SOURCES.md"
     ]
     return sorted(found)
+
+
+def _root(path: Path) -> Path:
+    return CASES if path.is_relative_to(CASES) else DATA
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(_root(path)))
+
+
+def _expected(path: Path) -> Path:
+    return DATA / (_name(path) + ".expected.json")
 
 
 def frame_str(f: Frame) -> str:
@@ -114,10 +129,10 @@ def _parse(path: Path, text: str) -> CrashReport:
     return parse_text(text, path=str(path))
 
 
-@pytest.mark.parametrize("path", _inputs(), ids=lambda p: str(p.relative_to(DATA)))
+@pytest.mark.parametrize("path", _inputs(), ids=_name)
 def test_golden(path: Path) -> None:
     got = project(_parse(path, path.read_text(encoding="utf-8", errors="replace")))
-    expected_path = path.parent / (path.name + ".expected.json")
+    expected_path = _expected(path)
     if UPDATE or not expected_path.exists():
         if not UPDATE:
             pytest.fail(f"no expectation for {path.name}; run with GSOTRIAGE_UPDATE_GOLDEN=1 and review")
@@ -126,20 +141,25 @@ def test_golden(path: Path) -> None:
     assert got == json.loads(expected_path.read_text(encoding="utf-8"))
 
 
+def _per_line(text: str, fn: Callable[[str], str]) -> str:
+    """Apply ``fn`` to every line; the newline that ends the text is not a line of its own."""
+    body, end = (text[:-1], "\n") if text.endswith("\n") else (text, "")
+    return "\n".join(fn(line) for line in body.split("\n")) + end
+
+
 def _add_timestamps(text: str) -> str:
     # Lines that already carry a stamp keep theirs; crash(8) output has none to add.
-    return "\n".join(
-        line if re.match(r"^\s*(\[|<\d>|[A-Z][a-z]{2} |crash>)", line) else f"[  1.000000] {line}"
-        for line in text.split("\n")
+    return _per_line(
+        text, lambda line: line if re.match(r"^\s*(\[|<\d>|[A-Z][a-z]{2} |crash>)", line) else f"[  1.000000] {line}"
     )
 
 
 MANGLERS = {
     "crlf": lambda text: text.replace("\n", "\r\n"),
-    "mail-quoted": lambda text: "\n".join("> " + line for line in text.split("\n")),
-    "double-quoted": lambda text: "\n".join(">> " + line for line in text.split("\n")),
+    "mail-quoted": lambda text: _per_line(text, lambda line: "> " + line),
+    "double-quoted": lambda text: _per_line(text, lambda line: ">> " + line),
     "timestamps": _add_timestamps,
-    "trailing-spaces": lambda text: "\n".join(line + "   " for line in text.split("\n")),
+    "trailing-spaces": lambda text: _per_line(text, lambda line: line + "   "),
 }
 
 
@@ -150,7 +170,7 @@ def _invariant_view(report: CrashReport) -> Dict[str, Any]:
 
 
 @pytest.mark.parametrize("mangler", sorted(MANGLERS))
-@pytest.mark.parametrize("path", _inputs(), ids=lambda p: str(p.relative_to(DATA)))
+@pytest.mark.parametrize("path", _inputs(), ids=_name)
 def test_shape_invariance(path: Path, mangler: str) -> None:
     text = path.read_text(encoding="utf-8", errors="replace")
     if mangler == "timestamps" and "crash>" in text:
@@ -162,6 +182,6 @@ def test_shape_invariance(path: Path, mangler: str) -> None:
 def test_inputs_are_discovered_and_documented() -> None:
     inputs = _inputs()
     assert len(inputs) >= 20
-    sources = (DATA / "SOURCES.md").read_text(encoding="utf-8")
     for path in inputs:
-        assert str(path.relative_to(DATA)) in sources, f"{path.name} missing from SOURCES.md"
+        sources = (_root(path) / "SOURCES.md").read_text(encoding="utf-8")
+        assert _name(path) in sources, f"{path.name} missing from {_root(path) / 'SOURCES.md'}"

@@ -9,9 +9,9 @@ import pytest
 
 from gsotriage.model import PanicKind, report_from_dict, report_to_dict
 from gsotriage.parse import NO_CRASH_NOTE, decode_bytes, detect_format, parse_lines, parse_text
+from tests.conftest import CONSOLE_61, SEED
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "text"
-CONSOLE_61 = DATA / "debian-6.1-cloud-skb_segment-null-console.txt"
 
 
 def test_empty_text_is_not_a_crash() -> None:
@@ -97,7 +97,7 @@ def test_many_warns_keep_bounded_summaries() -> None:
 
 def test_detect_format() -> None:
     assert detect_format(CONSOLE_61.read_text()) == "console+timestamps"
-    assert detect_format((DATA / "calico-11424-seed-github-issue.txt").read_text()) == "mixed"
+    assert detect_format(SEED.read_text()) == "mixed"
     assert detect_format((DATA / "crash-8-session-sys-bt-struct-sk_buff-shinfo-log.txt").read_text()) == "crash-session"
     assert detect_format("  #1 [ffff] foo at ffffffff81000000\n  #2 [ffff] bar at ffffffff81000010\n") == "crash-bt"
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from gsotriage.kernel.release import distro_version
 from gsotriage.model import PanicKind, StackContext
 from gsotriage.parse import parse_text
 from gsotriage.parse.crash_struct import flatten, parse_value, to_int
 from gsotriage.parse.frames import match_frame, match_pc_line
-from gsotriage.parse.kernel_info import distro_version, match_banner, match_cpu_line
+from gsotriage.parse.kernel_info import match_banner, match_cpu_line
 from gsotriage.parse.normalize import normalize_line
 from gsotriage.parse.registers import match_registers
 from gsotriage.parse.taint import decode_taint, taint_names
+from tests.conftest import SEED
 
 
 def test_normalize_prefixes() -> None:
@@ -136,9 +138,8 @@ def test_struct_parser_tolerates_comments_and_nesting() -> None:
 
 
 def test_seed_crash_bt() -> None:
-    from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "data" / "text" / "calico-11424-seed-github-issue.txt").read_text()
+    text = SEED.read_text()
     r = parse_text(text)
     assert r.source.kind == "crash"
     assert r.panic.kind is None
