@@ -2,7 +2,7 @@
 
 Files are taken as given (a bad one becomes an ``input-error`` result, not a crash); globs are
 expanded here too, for quoted globs; a kdump crash directory is one input; any other directory is
-walked, keeping the files that :func:`gsotriage.inputs.detect` accepts (it reads 8 KB, never a
+walked, keeping the files that :func:`gsotriage.analysis.detect.detect` accepts (it reads 8 KB, never a
 whole dump) and skipping the rest silently.
 """
 
@@ -12,15 +12,18 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
-from gsotriage.inputs import InputError, detect
+from gsotriage.analysis.detect import detect
+from gsotriage.errors import InputError
+from gsotriage.kernel.kdump import is_crash_dir
 
-__all__ = ["Discovery", "discover", "is_crash_dir"]
+__all__ = ["Discovery", "discover"]
 
 _GLOB_CHARS = set("*?[")
 # Never inputs; saves a read. Results files are skipped too so `batch .` does not eat its own output.
-_SKIP_SUFFIXES = (".jsonl", ".json", ".yaml", ".yml", ".sqlite3", ".py", ".pyc", ".xml", ".md", ".ko", ".gz", ".xz")
+# Compressed files are not skipped: rotated logs arrive as .gz/.xz/.bz2 (detect() reads inside them).
+_SKIP_SUFFIXES = (".jsonl", ".json", ".yaml", ".yml", ".sqlite3", ".py", ".pyc", ".xml", ".md", ".ko")
 _SKIP_DIRS = {".git", "__pycache__", ".hg", ".svn", "node_modules"}
 
 
@@ -29,14 +32,6 @@ class Discovery:
     inputs: Tuple[str, ...]
     missing: Tuple[str, ...]  # arguments that matched nothing
     skipped: int  # files seen in walked directories that are not inputs
-
-
-def is_crash_dir(names: Iterable[str]) -> bool:
-    """A kdump crash directory holds a dump (vmcore, dump.<stamp>) or the vmcore-dmesg.txt beside one."""
-    for n in names:
-        if n in ("vmcore", "vmcore.flat", "vmcore-dmesg.txt") or n.startswith("dump."):
-            return True
-    return False
 
 
 def _dir_files(path: str) -> List[str]:

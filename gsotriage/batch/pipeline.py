@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from gsotriage import __version__
-from gsotriage.batch.history import HistoryDB, HistoryError
+from gsotriage.analysis.document import SCHEMA_VERSION
 from gsotriage.batch.jsonl import ResultsFile, read_results, repair_tail
 from gsotriage.batch.keys import input_key
 from gsotriage.batch.progress import Progress
 from gsotriage.batch.runner import Outcome, RunnerConfig, Task, run_tasks
 from gsotriage.batch.summary import BatchSummary, summarize
-from gsotriage.render.json import SCHEMA_VERSION
+from gsotriage.history.store import HistoryDB, HistoryError
 
 __all__ = ["BatchOptions", "BatchResult", "Recorder", "envelope_line", "run_batch"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from gsotriage.batch.worker import worker_main
+from gsotriage.batch import worker
 
 __all__ = ["FAILED_STATUSES", "STATUSES", "Outcome", "RunnerConfig", "Task", "run_tasks"]
 
@@ -58,6 +58,8 @@ class RunnerConfig:
     sig_paths: Tuple[str, ...] = ()
     debuginfo: Tuple[str, ...] = ()
     vmlinux: Optional[str] = None  # default for tasks without their own
+    # "module:function" of the analysis each worker runs; None: worker.ANALYZER.
+    analyzer: Optional[str] = None
 
 
 @dataclass
@@ -96,8 +98,13 @@ class _Pool:
     def spawn(self) -> None:
         parent, child = self.ctx.Pipe()
         proc = self.ctx.Process(
-            target=worker_main,
-            args=(child, list(self.config.sig_paths), list(self.config.debuginfo)),
+            target=worker.worker_main,
+            args=(
+                child,
+                list(self.config.sig_paths),
+                list(self.config.debuginfo),
+                self.config.analyzer or worker.ANALYZER,
+            ),
             daemon=True,
         )
         proc.start()

@@ -4,41 +4,34 @@ It runs under the ``spawn`` start method, so it shares no state with the parent;
 SIGKILL it at any moment (timeout, memory guard), so it holds nothing that needs cleaning up.
 Protocol on the pipe: the worker sends ``("ready", pid)``; the parent sends ``(index, path,
 vmlinux)`` or ``None`` (quit); the worker answers ``(index, status, document, error, seconds)``.
+
+The analysis function is named by a ``"module:function"`` string (default
+:data:`ANALYZER`), resolved in the worker: the fault-injection tests hand in their own.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-__all__ = ["TEST_HOOKS_ENV", "worker_main"]
+__all__ = ["ANALYZER", "worker_main"]
 
-# Hidden test hook: with GSOTRIAGE_TEST_HOOKS=1 an input whose file name contains __sleep__ hangs,
-# __alloc__ allocates until the memory guard fires, __segv__ dies of SIGSEGV, __raise__ is a bug.
-TEST_HOOKS_ENV = "GSOTRIAGE_TEST_HOOKS"
+# Called as fn(path, library, vmlinux=..., debuginfo=[...]) -> gsotriage.analysis.Analysis.
+ANALYZER = "gsotriage.analysis:analyze_path"
 
 Result = Tuple[int, str, Optional[Dict[str, Any]], Optional[str], float]
 
 
-def _test_hook(path: str) -> None:
-    name = os.path.basename(path)
-    if "__sleep__" in name:
-        time.sleep(3600)
-    if "__alloc__" in name:
-        hog = []
-        for _ in range(400):  # at most ~4 GB, 10 MB a step, slow enough for a watchdog to see
-            hog.append(bytearray(10 << 20))
-            time.sleep(0.01)
-        time.sleep(3600)
-    if "__segv__" in name:
-        os.kill(os.getpid(), signal.SIGSEGV)
-    if "__raise__" in name:
-        raise RuntimeError("test hook: simulated bug")
+def _resolve(spec: str) -> Callable[..., Any]:
+    module, _, name = spec.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return fn
 
 
 def _where(exc: BaseException) -> str:
@@ -46,15 +39,14 @@ def _where(exc: BaseException) -> str:
     return f"{Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else "?"
 
 
-def worker_main(conn: Connection, sig_paths: Sequence[str], debuginfo: Sequence[str]) -> None:
+def worker_main(conn: Connection, sig_paths: Sequence[str], debuginfo: Sequence[str], analyzer: str = ANALYZER) -> None:
     # Ctrl-C goes to the whole process group; the parent decides, the workers just die with it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from gsotriage.analysis import analyze_path
-    from gsotriage.inputs import InputError
+    from gsotriage.errors import InputError
     from gsotriage.match.loader import load_library
 
+    analyze = _resolve(analyzer)
     lib = load_library([Path(p) for p in sig_paths] if sig_paths else None)
-    hooks = os.environ.get(TEST_HOOKS_ENV) == "1"
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -67,10 +59,7 @@ def worker_main(conn: Connection, sig_paths: Sequence[str], debuginfo: Sequence[
         t0 = time.monotonic()
         status, doc, error = "ok", None, None
         try:
-            if hooks:
-                _test_hook(path)
-            result = analyze_path(path, lib, vmlinux=vmlinux, debuginfo=list(debuginfo))
-            doc = result.document(lib)
+            doc = analyze(path, lib, vmlinux=vmlinux, debuginfo=list(debuginfo)).document
         except InputError as exc:
             status, error = "input-error", str(exc)
         except MemoryError:

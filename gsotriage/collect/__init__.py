@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
+from gsotriage.errors import InputError
 from gsotriage.model import CrashReport
+
+if TYPE_CHECKING:
+    from .dump import ParseLog
 
 __all__ = ["collect"]
 
@@ -22,8 +26,6 @@ Progress = Callable[[str], None]
 
 
 def _require_drgn(what: str) -> None:
-    from gsotriage.inputs import InputError
-
     try:
         import drgn  # noqa: F401
     except ImportError:
@@ -31,33 +33,44 @@ def _require_drgn(what: str) -> None:
 
 
 def collect(
-    kind: Any,
+    kind: str,
+    path: str,
     *,
+    parse_log: ParseLog,
     vmlinux: Optional[str] = None,
     debuginfo: Optional[List[str]] = None,
     progress: Optional[Progress] = None,
 ) -> CrashReport:
-    """Analyse ``kind`` (an :class:`gsotriage.inputs.InputKind`) with drgn."""
+    """Analyse a dump (``kind`` elf | kdump | kdump-flattened), the live kernel
+    (``live``, path /proc/kcore) or a QEMU guest (``qmp``, path = the socket) with drgn.
+
+    ``parse_log(text, path)`` is the text parser, handed in by the analysis core
+    (the collector does not import its sibling): the kernel log read from the
+    dump goes through it, so a dump and its console log are read by the same rules.
+    """
     dirs = list(debuginfo or [])
-    if kind.kind == "live":
-        _require_drgn(kind.path)
+    if kind == "live":
+        _require_drgn(path)
         from .live import collect_live
 
-        return collect_live(vmlinux, dirs)
-    if kind.kind == "qmp":
-        _require_drgn(f"qmp:{kind.path}")
+        return collect_live(vmlinux, dirs, parse_log)
+    if kind == "qmp":
+        _require_drgn(f"qmp:{path}")
         from .live import collect_qmp
 
-        return collect_qmp(kind.path, vmlinux, dirs)
-    if kind.kind == "crash-dir":
-        return _crash_dir(kind, vmlinux, dirs, progress)
-    _require_drgn(kind.path)
-    return _dump(kind.path, kind.kind, vmlinux, dirs, progress)
+        return collect_qmp(path, vmlinux, dirs, parse_log)
+    _require_drgn(path)
+    return _dump(path, kind, vmlinux, dirs, progress, parse_log)
 
 
-def _dump(path: str, fmt: str, vmlinux: Optional[str], dirs: List[str], progress: Optional[Progress]) -> CrashReport:
-    from gsotriage.inputs import InputError
-
+def _dump(
+    path: str,
+    fmt: str,
+    vmlinux: Optional[str],
+    dirs: List[str],
+    progress: Optional[Progress],
+    parse_log: ParseLog,
+) -> CrashReport:
     from .dump import Timer, degraded_report, full_report
     from .flattened import FlattenedError, reassemble
     from .program import DebugInfoMissing, DumpOpenError, load_kernel_debug_info, open_dump
@@ -95,62 +108,13 @@ def _dump(path: str, fmt: str, vmlinux: Optional[str], dirs: List[str], progress
             raise InputError(str(exc)) from None
         except DebugInfoMissing as exc:
             say(f"no debug info: {exc}")
-            report = degraded_report(session, path, fmt, str(exc))
+            report = degraded_report(session, path, fmt, str(exc), parse_log)
             return dataclasses.replace(report, notes=(*report.notes, *pre_notes))
         timer.lap("debuginfo")
-        return full_report(session, path, fmt, dirs, progress, timer)
+        return full_report(session, path, fmt, dirs, parse_log, progress, timer)
     finally:
         if temp:
             try:
                 os.unlink(temp)
             except OSError:
                 pass
-
-
-def _crash_dir(kind: Any, vmlinux: Optional[str], dirs: List[str], progress: Optional[Progress]) -> CrashReport:
-    """kdump crash directory: the dump, cross-checked with (or falling back to) the dmesg file."""
-    from gsotriage.inputs import InputError, detect
-    from gsotriage.parse import decode_bytes, parse_text
-
-    dmesg_report = None
-    if kind.dmesg:
-        try:
-            with open(kind.dmesg, "rb") as f:
-                dmesg_report = parse_text(decode_bytes(f.read()), path=kind.dmesg)
-        except OSError:
-            dmesg_report = None
-    if kind.dump:
-        try:
-            sub = detect(kind.dump)
-            if sub.kind not in ("elf", "kdump", "kdump-flattened"):
-                raise InputError(f"{kind.dump}: not a kernel dump ({sub.kind})")
-            _require_drgn(kind.dump)
-            report = _dump(kind.dump, sub.kind, vmlinux, dirs, progress)
-        except InputError as exc:
-            if dmesg_report is None:
-                raise
-            return dataclasses.replace(
-                dmesg_report,
-                source=dataclasses.replace(dmesg_report.source, degraded=True),
-                notes=(f"the dump could not be analysed ({exc}); analysed {kind.dmesg} instead", *dmesg_report.notes),
-            )
-        if dmesg_report is not None:
-            report = dataclasses.replace(report, notes=(*report.notes, _cross_check(report, dmesg_report, kind.dmesg)))
-        return report
-    if dmesg_report is None:
-        raise InputError(f"{kind.path}: crash directory without a readable dump or dmesg file")
-    return dataclasses.replace(
-        dmesg_report,
-        source=dataclasses.replace(dmesg_report.source, degraded=True),
-        notes=(f"{kind.path}: no dump file in the crash directory; analysed {kind.dmesg}", *dmesg_report.notes),
-    )
-
-
-def _cross_check(dump: CrashReport, text: CrashReport, path: str) -> str:
-    a = (dump.panic.function, dump.panic.kind)
-    b = (text.panic.function, text.panic.kind)
-    if b == (None, None):
-        return f"cross-check: {path} shows no crash"
-    if a == b:
-        return f"cross-check: {path} agrees (exception {a[0]}, {a[1].value if a[1] else 'unknown kind'})"
-    return f"cross-check: {path} DISAGREES: dump says {a[0]} ({a[1]}), dmesg file says {b[0]} ({b[1]})"

@@ -7,14 +7,17 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from gsotriage.errors import InputError
 from gsotriage.model import CrashReport, Kernel, NetContext, Panic, Skb, Source
 
 from .dmesg import dmesg_text
 from .program import Session, debuginfo_packages, load_module_debug_info
 
-__all__ = ["Timer", "degraded_report", "full_report"]
+__all__ = ["ParseLog", "Timer", "degraded_report", "full_report", "guard", "kernel_from_memory", "net_context"]
 
 Progress = Callable[[str], None]
+# The text parser (text, path) -> report, handed in by the analysis core.
+ParseLog = Callable[[str, str], CrashReport]
 
 
 class Timer:
@@ -35,13 +38,7 @@ class Timer:
         return ["timings: " + ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in self.parts)]
 
 
-def _parse_dmesg(text: str, path: str) -> CrashReport:
-    from gsotriage.parse import parse_text
-
-    return parse_text(text, path=path)
-
-
-def _guard(notes: List[str], what: str, fn: Callable[[], Any]) -> Any:
+def guard(notes: List[str], what: str, fn: Callable[[], Any]) -> Any:
     """Run one part; a failure becomes a note (corelens style), never a failed report."""
     try:
         return fn()
@@ -50,15 +47,15 @@ def _guard(notes: List[str], what: str, fn: Callable[[], Any]) -> Any:
         return None
 
 
-def degraded_report(session: Session, source_path: str, fmt: str, why: str) -> CrashReport:
+def degraded_report(session: Session, source_path: str, fmt: str, why: str, parse_log: ParseLog) -> CrashReport:
     """No debug info: the kernel log from VMCOREINFO alone, through the text parser."""
     notes: List[str] = []
-    text = _guard(
+    text = guard(
         notes,
         "kernel log extraction",
         lambda: dmesg_text(session.prog, session.vmcoreinfo, typed=False, path=session.path),
     )
-    base = _parse_dmesg(text, source_path) if text else CrashReport(source=Source("vmcore", source_path))
+    base = parse_log(text, source_path) if text else CrashReport(source=Source("vmcore", source_path))
     kernel = base.kernel
     if not kernel.release and session.release:
         kernel = dataclasses.replace(kernel, release=session.release)
@@ -92,6 +89,7 @@ def full_report(
     source_path: str,
     fmt: str,
     debuginfo: Sequence[str],
+    parse_log: ParseLog,
     progress: Optional[Progress] = None,
     timer: Optional[Timer] = None,
 ) -> CrashReport:
@@ -101,28 +99,28 @@ def full_report(
     say = progress or (lambda _m: None)
     notes: List[str] = list(session.notes)
 
-    _guard(notes, "loaded modules", lambda: list(prog.loaded_modules()))
-    _guard(notes, "module kallsyms", lambda: _register_module_kallsyms(prog))
+    guard(notes, "loaded modules", lambda: list(prog.loaded_modules()))
+    guard(notes, "module kallsyms", lambda: _register_module_kallsyms(prog))
     timer.lap("modules")
 
     say("reading the kernel log")
-    text = _guard(notes, "kernel log", lambda: dmesg_text(prog, session.vmcoreinfo, typed=True, path=session.path))
-    base = _parse_dmesg(text, source_path) if text else CrashReport(source=Source("vmcore", source_path))
+    text = guard(notes, "kernel log", lambda: dmesg_text(prog, session.vmcoreinfo, typed=True, path=session.path))
+    base = parse_log(text, source_path) if text else CrashReport(source=Source("vmcore", source_path))
     timer.lap("dmesg+parse")
 
     say("unwinding the crashed thread")
     from .stack import unwind
 
-    thread = _guard(notes, "crashed thread", prog.crashed_thread)
-    cpu = _guard(notes, "panic cpu", lambda: _panic_cpu(prog))
+    thread = guard(notes, "crashed thread", prog.crashed_thread)
+    cpu = guard(notes, "panic cpu", lambda: _panic_cpu(prog))
     info = None
     if thread is not None:
-        info = _guard(notes, "stack unwind", lambda: unwind(prog, thread, cpu))
+        info = guard(notes, "stack unwind", lambda: unwind(prog, thread, cpu))
         if info is not None and info.trace is not None:
             mods = _stack_modules(prog, info.trace)
             missing = load_module_debug_info(session, mods, debuginfo) if mods else []
             if len(missing) < len(mods):
-                info = _guard(notes, "stack unwind (with module debug info)", lambda: unwind(prog, thread, cpu)) or info
+                info = guard(notes, "stack unwind (with module debug info)", lambda: unwind(prog, thread, cpu)) or info
             for name in missing:
                 notes.append(
                     f"module {name}: no debug info (pass its .ko with --debuginfo DIR); its frames are named from "
@@ -130,8 +128,6 @@ def full_report(
                 )
     timer.lap("stack")
     if text is None and thread is None:
-        from gsotriage.inputs import InputError
-
         first = next((n for n in notes if n.startswith("crashed thread failed")), "unreadable memory")
         raise InputError(
             f"{source_path}: the dump's memory is unreadable (truncated or corrupt?): neither the kernel log nor "
@@ -141,14 +137,14 @@ def full_report(
     say("looking for the skbs")
     skbs: Tuple[Skb, ...] = ()
     if info is not None:
-        skbs = _guard(notes, "skb search", lambda: _find_skbs(prog, info, session.release, notes)) or ()
+        skbs = guard(notes, "skb search", lambda: _find_skbs(prog, info, session.release, notes)) or ()
     timer.lap("skbs")
 
     say("reading the network context")
-    net, modules = _net_context(prog, notes)
+    net, modules = net_context(prog, notes)
     timer.lap("net")
 
-    kernel = _guard(notes, "kernel identity", lambda: _kernel(prog, base.kernel)) or base.kernel
+    kernel = guard(notes, "kernel identity", lambda: kernel_from_memory(prog, base.kernel)) or base.kernel
     panic = _panic(base.panic, info, thread, cpu)
     frames = tuple(info.frames) if info is not None and info.frames else base.frames
     if info is not None and info.frames:
@@ -198,7 +194,7 @@ def _panic_cpu(prog: Any) -> Optional[int]:
     return panic_cpu(prog)
 
 
-def _kernel(prog: Any, base: Kernel) -> Kernel:
+def kernel_from_memory(prog: Any, base: Kernel) -> Kernel:
     from .kernel import kernel_identity, taint_string
 
     release, version, machine, distro = kernel_identity(prog)
@@ -248,12 +244,12 @@ def _find_skbs(prog: Any, info: Any, release: Optional[str], notes: List[str]) -
     return tuple(decode_skb(prog, obj, origin, release, notes) for origin, obj in found)
 
 
-def _net_context(prog: Any, notes: List[str]) -> Tuple[Optional[NetContext], Optional[Tuple[str, ...]]]:
+def net_context(prog: Any, notes: List[str]) -> Tuple[Optional[NetContext], Optional[Tuple[str, ...]]]:
     from .netctx import bpf_programs, modules, net_devices
 
-    devices = _guard(notes, "net devices", lambda: net_devices(prog, notes))
-    progs = _guard(notes, "BPF programs", lambda: bpf_programs(prog, devices or ()))
-    mods = _guard(notes, "modules", lambda: modules(prog))
+    devices = guard(notes, "net devices", lambda: net_devices(prog, notes))
+    progs = guard(notes, "BPF programs", lambda: bpf_programs(prog, devices or ()))
+    mods = guard(notes, "modules", lambda: modules(prog))
     names, oot = mods if mods is not None else (None, None)
     if oot:
         notes.append(f"out-of-tree modules loaded: {', '.join(oot)}")

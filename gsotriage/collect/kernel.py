@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
-from gsotriage.parse.kernel_info import distro_version
+from gsotriage.kernel.release import distro_version
 
 __all__ = ["kernel_identity", "panic_cpu", "taint_string"]
 

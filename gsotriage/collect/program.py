@@ -67,7 +67,7 @@ def parse_vmcoreinfo(text: str) -> Dict[str, str]:
     return out
 
 
-def _read_vmcoreinfo(prog: Any) -> Dict[str, str]:
+def read_vmcoreinfo(prog: Any) -> Dict[str, str]:
     try:
         raw = prog["VMCOREINFO"].string_()
     except Exception:
@@ -123,7 +123,7 @@ def open_dump(path: str) -> Session:
         raise DumpOpenError(msg) from None
     if not (prog.flags & drgn.ProgramFlags.IS_LINUX_KERNEL):
         raise DumpOpenError("a userspace core dump, not a Linux kernel dump (no VMCOREINFO)")
-    info = _read_vmcoreinfo(prog)
+    info = read_vmcoreinfo(prog)
     if not info:
         raise DumpOpenError("no VMCOREINFO in the dump")
     return Session(prog=prog, path=path, vmcoreinfo=info)

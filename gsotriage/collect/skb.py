@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
-from gsotriage.gso import decode_gso_type
+from gsotriage.kernel.gso import decode_gso_type
 from gsotriage.model import Frag, FragListMember, SharedInfo, Skb
 
 __all__ = ["SkbFinder", "decode_skb", "gso_enum_bits"]
@@ -101,20 +101,12 @@ def gso_enum_bits(prog: Any) -> Optional[Dict[str, int]]:
     return bits
 
 
-def _skb_end(skb: Any) -> int:
-    """Address of skb_shared_info: ``skb_end_pointer()``.
+def _skb_tail(skb: Any) -> int:
+    """``skb_tail_pointer()``: like ``end``, an offset from ``head`` on 64-bit kernels
+    (NET_SKBUFF_DATA_USES_OFFSET), a pointer on 32-bit ones.
 
     :param skb: struct sk_buff *
-    On 64-bit kernels NET_SKBUFF_DATA_USES_OFFSET makes ``tail``/``end`` offsets from
-    ``head`` (sk_buff_data_t is unsigned int); 32-bit kernels store pointers.
     """
-    end = skb.end
-    if end.type_.kind.name == "POINTER":
-        return int(end.value_())
-    return int(skb.head.value_()) + int(end.value_())
-
-
-def _skb_tail(skb: Any) -> int:
     tail = skb.tail
     if tail.type_.kind.name == "POINTER":
         return int(tail.value_())
@@ -122,10 +114,11 @@ def _skb_tail(skb: Any) -> int:
 
 
 def _shinfo(prog: Any, skb: Any) -> Any:
-    """:param skb: struct sk_buff * -> struct skb_shared_info *"""
-    from drgn import Object
+    """:param skb: struct sk_buff * -> struct skb_shared_info * (drgn's own helper: it
+    knows NET_SKBUFF_DATA_USES_OFFSET, i.e. whether ``end`` is an offset or a pointer)."""
+    from drgn.helpers.linux.net import skb_shinfo
 
-    return Object(prog, prog.type("struct skb_shared_info *"), _skb_end(skb))
+    return skb_shinfo(skb)
 
 
 def _bit(skb: Any, name: str) -> Optional[bool]:
@@ -299,7 +292,7 @@ def _sane(prog: Any, skb: Any) -> Optional[bool]:
         head = int(skb.head.value_())
         data = int(skb.data.value_())
         tail = _skb_tail(skb)
-        end = _skb_end(skb)
+        end = int(_shinfo(prog, skb).value_())
         if not (head and head <= data <= tail <= end) or end - head > (1 << 24):
             return False
         if int(skb.len.value_()) < int(skb.data_len.value_()):

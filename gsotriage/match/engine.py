@@ -18,18 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
 
-from gsotriage.match.clauses import Tri
+from gsotriage.kernel.symbols import base_name
+from gsotriage.kernel.versions import FixStatus, fix_status
+from gsotriage.match.clauses import Tri, kinds_with_role
 from gsotriage.match.signature import Fix, Signature
 from gsotriage.model import CrashReport
-from gsotriage.versions import FixStatus, fix_status
 
 __all__ = ["Diagnosis", "Evidence", "FixVerdict", "Verdict", "diagnose", "evaluate_signature"]
 
-# Clause kinds that describe the kernel's configuration rather than the crash.
-CONFIG_KINDS = frozenset({"bpf_programs", "netdev_feature", "kernel", "module_loaded", "taint", "frames_absent"})
+# Clause kinds that describe the kernel's configuration (or an absence) rather
+# than the crash: they never anchor a candidate.
+CONFIG_KINDS = kinds_with_role("environment", "absence")
 
 # Clause kinds that place the crash: where it faulted and through which calls.
-SITE_KINDS = frozenset({"exception_function", "frames"})
+SITE_KINDS = kinds_with_role("site")
 
 MATCH = "match"
 PARTIAL = "partial"
@@ -105,11 +107,6 @@ class Verdict:
 # A kernel that carries the fix makes the class unlikely, but a fix can be partial
 # (several classes here are follow-ups of incomplete fixes): supporting evidence.
 FIX_WEIGHT = 2.0
-
-
-def _base_name(function: str) -> str:
-    """skb_segment.cold, foo.isra.0, bar.constprop.0 -> the function's own name."""
-    return function.split(".", 1)[0]
 
 
 def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
@@ -188,16 +185,16 @@ class Diagnosis:
         """A stable grouping key: panic kind, exception function, top frames (no offsets)."""
         r = self.report
         kind = r.panic.kind.value if r.panic.kind else "unknown"
-        fn = _base_name(r.panic.function) if r.panic.function else "unknown"
+        fn = base_name(r.panic.function) if r.panic.function else "unknown"
         mod = f"@{r.panic.module}" if r.panic.module else ""
         # Inline frames and compiler clone suffixes differ between a console log and
         # a vmcore of the same crash (and between builds): leave them out.
         frames = [
             f
             for f in r.frames
-            if not f.questionable and not f.inline and f.context.value != "exception" and _base_name(f.function) != fn
+            if not f.questionable and not f.inline and f.context.value != "exception" and base_name(f.function) != fn
         ]
-        top = ",".join(_base_name(f.function) + (f"@{f.module}" if f.module else "") for f in frames[:3])
+        top = ",".join(base_name(f.function) + (f"@{f.module}" if f.module else "") for f in frames[:3])
         return f"{kind}:{fn}{mod}:{top}"
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from gsotriage.match.selftest import NEGATIVE, POSITIVE
-from gsotriage.match.signature import Signature
+from gsotriage.match.signature import NEGATIVE, POSITIVE, Signature
 
 __all__ = ["LintIssue", "lint_library", "lint_signature"]
 

@@ -8,6 +8,8 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from gsotriage.match.clauses import COMMON_KEYS, Clause, clause_kinds_schema
 
 __all__ = [
+    "NEGATIVE",
+    "POSITIVE",
     "ClauseSpec",
     "Fix",
     "Reference",
@@ -21,6 +23,8 @@ __all__ = [
 MATURITIES = ("experimental", "test", "stable")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 TEST_EXPECT = ("match", "partial", "ruled-out", "match-or-partial", "not-top")
+POSITIVE = ("match", "partial", "match-or-partial")  # test expectations that show the class
+NEGATIVE = ("ruled-out", "not-top")  # test expectations that show a look-alike
 
 
 @dataclass(frozen=True)

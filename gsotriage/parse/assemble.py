@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from typing import Dict, List, Optional, Tuple
 
-from gsotriage.gso import decode_gso_type
+from gsotriage.kernel.gso import decode_gso_type
+from gsotriage.kernel.kdump import dmesg_format
+from gsotriage.kernel.panicsite import panic_caller_index
+from gsotriage.kernel.release import arch_from_release, distro_version
+from gsotriage.kernel.symbols import base_name
 from gsotriage.model import (
     CrashReport,
     Frame,
@@ -30,7 +33,6 @@ from gsotriage.model import (
     Source,
     StackContext,
 )
-from gsotriage.panicsite import panic_caller_index
 
 from .console import ConsoleResult
 from .crash_bt import BtBlock
@@ -38,7 +40,6 @@ from .crash_struct import skb_from_blocks
 from .crash_sys import sys_machine, sys_panic_string
 from .event import EventBuilder, SkbBuilder
 from .headlines import CONT, match_headline, match_panic
-from .kernel_info import arch_from_release, distro_version
 from .scanner import Scan
 from .taint import decode_taint
 
@@ -46,20 +47,15 @@ __all__ = ["NO_CRASH_NOTE", "assemble"]
 
 NO_CRASH_NOTE = "no oops, BUG, WARN or panic found"
 
-# File names kdump tools give the kernel log they save beside a dump.
-_DMESG_NAMES = (
-    (re.compile(r"^vmcore-dmesg(?:-incomplete)?\.txt$"), "vmcore-dmesg"),
-    (re.compile(r"^dmesg\.\d{12}$"), "kdump-tools-dmesg"),
-)
 _TAG_ORDER = ("timestamps", "caller-id", "printk-level", "syslog", "journal", "dmesg-T", "dmesg-x", "quoted")
 
 
 def _source(scan: Scan, path: Optional[str], crash_parts: bool) -> Source:
     tags = [t for t in _TAG_ORDER if scan.tags.get(t)]
     name = os.path.basename(path) if path else ""
-    for pattern, fmt in _DMESG_NAMES:
-        if pattern.match(name):
-            return Source("dmesg", path, "+".join([fmt, *(t for t in tags if t != "timestamps")]))
+    fmt = dmesg_format(name)
+    if fmt is not None:
+        return Source("dmesg", path, "+".join([fmt, *(t for t in tags if t != "timestamps")]))
     if crash_parts:
         # A crash session's own loose lines are its start-up banner (~20 lines).
         loose_limit = 40 if scan.commands else 3
@@ -136,7 +132,7 @@ _TRAP_KIND = (
 def _kind_from_trap_frames(block: BtBlock) -> Optional[PanicKind]:
     if not block.exceptions:
         return None
-    above = {f.function.split(".", 1)[0] for f in block.frames[: block.exceptions[0].position]}
+    above = {base_name(f.function) for f in block.frames[: block.exceptions[0].position]}
     if "__warn" in above:
         # x86 WARN() traps through the same invalid-opcode handler as BUG().
         return PanicKind.WARN_PANIC if above & {"panic", "nmi_panic", "vpanic"} else PanicKind.WARN

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import TYPE_CHECKING, List
 
 from gsotriage.match.engine import Diagnosis
 from gsotriage.render.common import frame_text, headline, kernel_line, loser_reason, shinfo_lines, shown_in_differential
 
-__all__ = ["render_markdown"]
+if TYPE_CHECKING:
+    from gsotriage.analysis import Analysis
+    from gsotriage.render import RenderOptions
+
+__all__ = ["format_analysis", "render_markdown"]
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_analysis(analysis: Analysis, options: RenderOptions) -> str:
+    return render_markdown(analysis.diagnosis)
 
 
 def render_markdown(diag: Diagnosis) -> str:

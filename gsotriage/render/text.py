@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
-from typing import List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -13,6 +12,7 @@ from rich.text import Text
 
 from gsotriage.match.clauses import Tri
 from gsotriage.match.engine import MATCH, PARTIAL, Diagnosis, Verdict
+from gsotriage.render import RenderOptions
 from gsotriage.render.common import (
     frame_text,
     headline,
@@ -23,7 +23,10 @@ from gsotriage.render.common import (
     shown_in_differential,
 )
 
-__all__ = ["render_text"]
+if TYPE_CHECKING:
+    from gsotriage.analysis import Analysis
+
+__all__ = ["format_analysis"]
 
 _RULED_OUT_SHOWN = 10
 _RESULT_STYLE = {Tri.TRUE: "green", Tri.FALSE: "red", Tri.UNKNOWN: "yellow"}
@@ -83,11 +86,8 @@ def _verdict_panel(v: Verdict) -> Panel:
     return Panel(Group(*body), title=f"[bold]{sig.title}[/bold]", subtitle=sig.id, expand=True)
 
 
-def _exposure_lines(diag: Diagnosis) -> List[RenderableType]:
+def _exposure_lines(exp: Dict[str, Any]) -> List[RenderableType]:
     """Live kernel: no crash, so no verdict; per signature the fix status and what makes it reachable."""
-    from gsotriage.collect.live import exposure
-
-    exp = exposure(diag)
     out: List[RenderableType] = [
         Text("Exposure of this running kernel (no crash is claimed, no root cause named):", style="bold")
     ]
@@ -106,7 +106,7 @@ def _exposure_lines(diag: Diagnosis) -> List[RenderableType]:
     return out
 
 
-def _build(diag: Diagnosis, verbose: bool) -> Group:
+def _build(diag: Diagnosis, document: Dict[str, Any], verbose: bool) -> Group:
     r = diag.report
     parts: List[RenderableType] = []
     src = r.source
@@ -124,7 +124,7 @@ def _build(diag: Diagnosis, verbose: bool) -> Group:
     parts.append(Text(""))
     top = diag.top
     if r.live:
-        parts.extend(_exposure_lines(diag))
+        parts.extend(_exposure_lines(document["exposure"]))
     elif top is None:
         parts.append(Panel(Text("No signature matches: no root cause named.", style="bold"), title="verdict"))
         parts.append(Text(f"bucket  {diag.bucket}"))
@@ -189,20 +189,17 @@ def _build(diag: Diagnosis, verbose: bool) -> Group:
     return Group(*parts)
 
 
-def render_text(
-    diag: Diagnosis, *, color: Optional[bool] = None, width: Optional[int] = None, verbose: bool = False
-) -> str:
-    """Render to a string. ``color=None``: decide from the environment (NO_COLOR, TTY)."""
-    if color is None:
-        color = not os.environ.get("NO_COLOR") and bool(os.environ.get("FORCE_COLOR"))
+def format_analysis(analysis: Analysis, options: RenderOptions) -> str:
+    """Render to a string (rich; plain text without ``options.color``)."""
+    color = options.color
     buf = io.StringIO()
     console = Console(
         file=buf,
         force_terminal=color,
         no_color=not color,
-        width=width or 110,
+        width=options.width or 110,
         highlight=False,
         soft_wrap=False,
     )
-    console.print(_build(diag, verbose))
+    console.print(_build(analysis.diagnosis, analysis.document, options.verbose))
     return buf.getvalue()

@@ -27,9 +27,11 @@ def cli_env(tmp: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]
     return env
 
 
-def run_cli(tmp: Path, *args: str, env: Optional[Dict[str, str]] = None, timeout: float = 180):
+def run_cli(tmp: Path, *args: str, env: Optional[Dict[str, str]] = None, timeout: float = 180, faults: bool = False):
+    """Run the CLI; ``faults=True`` runs it through tests/batch/faults.py (misbehaving workers)."""
+    module = "tests.batch.faults" if faults else "gsotriage"
     return subprocess.run(
-        [sys.executable, "-m", "gsotriage", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         env=cli_env(tmp, env),

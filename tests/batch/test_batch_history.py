@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gsotriage.analysis import analyze_path
-from gsotriage.batch.history import SCHEMA_VERSION, HistoryDB, HistoryError, parse_when, query_history
+from gsotriage.history.store import SCHEMA_VERSION, HistoryDB, HistoryError, parse_when, query_history
 from tests.batch.helpers import run_cli
 from tests.conftest import CASES, SEED
 
@@ -21,10 +21,10 @@ HUNG = CASES.parent.parent / "tests" / "data" / "text"
 
 @pytest.fixture(scope="module")
 def docs(library):
-    seed = analyze_path(str(SEED), library).document(library)
+    seed = analyze_path(str(SEED), library).document
     generic = next(
         d
-        for d in (analyze_path(str(p), library).document(library) for p in sorted(HUNG.glob("*.txt")))
+        for d in (analyze_path(str(p), library).document for p in sorted(HUNG.glob("*.txt")))
         if not d["summary"]["specific"]
     )
     return seed, generic

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import xmlschema
 import yaml
 
 from tests.batch.helpers import copy_signatures, run_cli
 from tests.conftest import CASES, SEED
 
-xmlschema = pytest.importorskip("xmlschema")
 XSD = Path(__file__).parent / "resources" / "junit.xsd"
 SEED_ID = "gso-tunnel-tcp-metadata-geometry-mismatch"
 MSS = CASES / "syzbot-skb_segment-mss-overflow-console.txt"

@@ -39,7 +39,7 @@ def test_300_inputs_get_the_same_verdicts_as_analyze(batch300, library):
     os.chdir(batch300)  # the inputs were given relative to the batch's working directory
     try:
         for inp, (line,) in by_input.items():
-            doc = analyze_path(inp, library).document(library)
+            doc = analyze_path(inp, library).document
             rest = {k: v for k, v in line.items() if k != "batch"}
             assert rest == doc, inp
     finally:
@@ -167,7 +167,7 @@ def test_bad_inputs_are_results_and_the_batch_goes_on(tmp_path):
         "--no-record",
         "--format",
         "json",
-        env={"GSOTRIAGE_TEST_HOOKS": "1"},
+        faults=True,
     )
     assert time.monotonic() - t0 < 60
     assert p.returncode == 1, p.stderr
@@ -197,9 +197,9 @@ def test_resume_retries_transient_failures_only(tmp_path):
     (d / "dangling").symlink_to(d / "nowhere")
     args = ["batch", "in/good.txt", "in/__sleep__.txt", "in/dangling", "-o", "r.jsonl", "--timeout", "1"]
     args += ["--no-record", "--format", "json"]
-    p = run_cli(tmp_path, *args, env={"GSOTRIAGE_TEST_HOOKS": "1"})
+    p = run_cli(tmp_path, *args, faults=True)
     assert p.returncode == 1
-    p = run_cli(tmp_path, *args, "--resume")  # hooks off now: the "slow" input is fine
+    p = run_cli(tmp_path, *args, "--resume")  # no faults now: the "slow" input is fine
     assert p.returncode == 1  # the dangling symlink is still a failure, taken from the first run
     summary = json.loads(p.stdout)
     assert summary["ran"] == 1 and summary["resumed"] == 2
@@ -233,7 +233,7 @@ def test_quoted_globs_and_crash_directories(tmp_path):
 
 
 def test_a_locked_history_database_is_reported_per_input(tmp_path):
-    from gsotriage.batch.history import HistoryDB
+    from gsotriage.history.store import HistoryDB
 
     db = tmp_path / "h.sqlite3"
     HistoryDB(db).close()

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from gsotriage.inputs import InputError, load_report
+from gsotriage.analysis import read_report
+from gsotriage.errors import InputError
 
 pytestmark = pytest.mark.vmcore
 
@@ -20,7 +21,7 @@ def test_truncated_kdump(seed_manifest: Any, tmp_path: Path) -> None:
     with open(src, "rb") as f:
         bad.write_bytes(f.read(3_000_000))
     with pytest.raises(InputError, match=r"unreadable|cannot open"):
-        load_report(str(bad), vmlinux=seed_manifest.file("vmlinux"))
+        read_report(str(bad), vmlinux=seed_manifest.file("vmlinux"))
 
 
 def test_truncated_elf(seed_manifest: Any, tmp_path: Path) -> None:
@@ -31,20 +32,20 @@ def test_truncated_elf(seed_manifest: Any, tmp_path: Path) -> None:
     with open(src, "rb") as f:
         bad.write_bytes(f.read(20_000_000))
     with pytest.raises(InputError, match="truncated"):
-        load_report(str(bad), vmlinux=seed_manifest.file("vmlinux"))
+        read_report(str(bad), vmlinux=seed_manifest.file("vmlinux"))
 
 
 def test_wrong_vmlinux(seed_manifest: Any) -> None:
     other = seed_manifest.file("module_ko") or seed_manifest.file("console")
     with pytest.raises(InputError, match="does not match the dump"):
-        load_report(seed_manifest.file("kdump_makedumpfile"), vmlinux=other)
+        read_report(seed_manifest.file("kdump_makedumpfile"), vmlinux=other)
 
 
 def test_vmlinux_found_in_debuginfo_dir(seed_manifest: Any, tmp_path: Path) -> None:
     d = tmp_path / "dbg"
     d.mkdir()
     os.symlink(seed_manifest.file("vmlinux"), d / "vmlinux-whatever")
-    report = load_report(seed_manifest.file("kdump_makedumpfile"), debuginfo=[str(d)])
+    report = read_report(seed_manifest.file("kdump_makedumpfile"), debuginfo=[str(d)])
     assert not report.source.degraded and report.frames
 
 
@@ -55,7 +56,7 @@ def test_crash_dir(seed_manifest: Any, tmp_path: Path, layout: str) -> None:
     dump, dmesg = ("vmcore", "vmcore-dmesg.txt") if layout == "rhel" else ("dump.202611260155", "dmesg.202611260155")
     os.symlink(seed_manifest.file("kdump_makedumpfile"), d / dump)
     shutil.copy(seed_manifest.file("console"), d / dmesg)
-    report = load_report(str(d), vmlinux=seed_manifest.file("vmlinux"))
+    report = read_report(str(d), vmlinux=seed_manifest.file("vmlinux"))
     assert report.source.kind == "vmcore" and report.skbs
     assert any(n.startswith("cross-check:") and "agrees" in n for n in report.notes)
 
@@ -66,7 +67,7 @@ def test_crash_dir_broken_dump_falls_back_to_dmesg(seed_manifest: Any, tmp_path:
     with open(seed_manifest.file("kdump_makedumpfile"), "rb") as f:
         (d / "vmcore").write_bytes(f.read(3_000_000))
     shutil.copy(seed_manifest.file("console"), d / "vmcore-dmesg.txt")
-    report = load_report(str(d), vmlinux=seed_manifest.file("vmlinux"))
+    report = read_report(str(d), vmlinux=seed_manifest.file("vmlinux"))
     assert report.source.degraded
     assert "could not be analysed" in report.notes[0]
     assert report.panic.function == seed_manifest.expect.get("exception_function")

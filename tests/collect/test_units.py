@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from gsotriage.analysis import read_report
 from gsotriage.collect.elfinfo import elf_build_id
 from gsotriage.collect.flattened import FlattenedError, reassemble
 from gsotriage.collect.kernel import taint_string
 from gsotriage.collect.program import debuginfo_packages, parse_vmcoreinfo
-from gsotriage.inputs import InputError, load_report
+from gsotriage.errors import InputError
 
 
 def _flattened(records: list, end: bool = True) -> bytes:
@@ -96,17 +97,17 @@ def test_bad_inputs(tmp_path: Path) -> None:
     empty = tmp_path / "vmcore.empty"
     empty.write_bytes(b"")
     with pytest.raises(InputError, match="empty file"):
-        load_report(str(empty))
+        read_report(str(empty))
     rnd = tmp_path / "vmcore"
     rnd.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(InputError, match="not a crash dump"):
-        load_report(str(rnd))
+        read_report(str(rnd))
     core = tmp_path / "core"
     _user_core(core)
     pytest.importorskip("drgn")
     with pytest.raises(InputError, match="userspace core dump"):
-        load_report(str(core))
+        read_report(str(core))
     flat = tmp_path / "vmcore.flat"
     flat.write_bytes(_flattened([(0, _kdump_header(b"6.1.0"))], end=False))
     with pytest.raises(InputError, match="flattened kdump: truncated"):
-        load_report(str(flat))
+        read_report(str(flat))

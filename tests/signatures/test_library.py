@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from gsotriage.analysis.selftest import NEGATIVE, POSITIVE, run_signature_tests
 from gsotriage.match.lint import lint_library
 from gsotriage.match.loader import load_library
-from gsotriage.match.selftest import NEGATIVE, POSITIVE, run_signature_tests
 from tests.conftest import SIGNATURES
 
 LIB = load_library([SIGNATURES])

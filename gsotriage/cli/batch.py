@@ -1,61 +1,20 @@
-"""The click commands ``batch``, ``regress`` and ``history``; gsotriage.cli registers them.
-
-Only this module of the package knows click; the work is in pipeline, regress, history.
-"""
+"""``gsotriage batch`` and ``gsotriage regress``: many inputs, in worker processes."""
 
 from __future__ import annotations
 
-import enum
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import click
 
-from gsotriage.cli import _SIG_OPTION, Exit, _err, _guard, _library, _write
+from gsotriage.errors import BATCH_EXITS, REGRESS_EXITS, BatchExit, RegressExit
 
-__all__ = ["BatchExit", "RegressExit", "batch", "history", "record_analysis", "regress"]
+from .common import DEBUGINFO_OPTION, SIG_OPTION, add_exit_help, err, guard, library, write
 
-
-class BatchExit(enum.IntEnum):
-    ALL_ANALYSED = 0
-    SOME_FAILED = 1
-    USAGE = 2
-    BAD_SIGNATURES = 4
-    INTERNAL = 70
-    INTERRUPTED = 130
-
-
-class RegressExit(enum.IntEnum):
-    NO_REGRESSION = 0
-    USAGE = 2
-    ANALYSIS_ERRORS = 3
-    BAD_SIGNATURES = 4
-    REGRESSIONS = 6
-    INTERNAL = 70
-
-
-BATCH_EXIT_HELP = """\b
-Exit codes:
-  0   every input was analysed (whatever root cause it got)
-  1   some inputs failed (input error, timeout, oom, crashed, internal error)
-  2   usage error (including: no inputs found)
-  4   invalid signature library
-  70  internal error
-  130 interrupted (finished results are kept; rerun with --resume)
-"""
-
-REGRESS_EXIT_HELP = """\b
-Exit codes:
-  0  no regressions (improvements do not fail)
-  2  usage error (missing or malformed expectations file)
-  3  some entries could not be analysed, and no regression
-  4  invalid signature library
-  6  regressions found
-  70 internal error
-"""
+__all__ = ["DB_OPTION", "batch", "db_path", "regress"]
 
 
 def _cpus() -> int:
@@ -65,43 +24,24 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _db_path(db: Optional[str]) -> str:
-    from gsotriage.batch.history import default_db_path
+def db_path(db: Optional[str]) -> str:
+    from gsotriage.history import default_db_path
 
     return db or str(default_db_path())
 
 
-_DB_OPTION = click.option(
+DB_OPTION = click.option(
     "--db",
     type=click.Path(dir_okay=False),
     help="History database (default: $GSOTRIAGE_DB or $XDG_DATA_HOME/gsotriage/history.sqlite3).",
 )
-_DB_TIMEOUT_OPTION = click.option(
+DB_TIMEOUT_OPTION = click.option(
     "--db-timeout",
     type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
     help="Seconds to wait for a locked history database before giving up on that record.",
 )
-_DEBUGINFO_OPTION = click.option(
-    "--debuginfo",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False),
-    help="Directory searched for vmlinux/modules by build-id and release (repeatable).",
-)
-
-
-def record_analysis(document: Dict[str, Any], path: str, db: Optional[str], busy_timeout: float = 5.0) -> bool:
-    """For ``analyze --record``: a failure to record is a warning, never a change of verdict or exit code."""
-    from gsotriage.batch.history import HistoryDB, HistoryError
-
-    try:
-        with HistoryDB(_db_path(db), busy_timeout=busy_timeout) as hdb:
-            hdb.record(document, input_path=None if path == "-" else os.path.realpath(path))
-        return True
-    except HistoryError as exc:
-        click.echo(f"gsotriage: warning: not recorded: {exc}", err=True)
-        return False
 
 
 @click.command()
@@ -110,17 +50,17 @@ def record_analysis(document: Dict[str, Any], path: str, db: Optional[str], busy
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: the CPUs available).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True, help="Seconds per input.")
 @click.option("--memory-limit", type=click.IntRange(min=16), help="MB of RSS per worker; a worker past it is killed.")
-@_DEBUGINFO_OPTION
+@DEBUGINFO_OPTION
 @click.option("--vmlinux", type=click.Path(exists=True, dir_okay=False), help="vmlinux for every dump in the batch.")
 @click.option("--resume", is_flag=True, help="Skip inputs already in --output (same file, tool and signatures).")
 @click.option("--hash", "content_hash", is_flag=True, help="Key inputs by sha256 of their content, not path+stat.")
 @click.option("--record/--no-record", default=True, show_default=True, help="Record results in the history database.")
-@_DB_OPTION
-@_DB_TIMEOUT_OPTION
-@_SIG_OPTION
+@DB_OPTION
+@DB_TIMEOUT_OPTION
+@SIG_OPTION
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-progress", is_flag=True, help="No progress on stderr.")
-@_guard
+@guard
 def batch(
     paths: Sequence[str],
     output: str,
@@ -156,7 +96,6 @@ def batch(
       gsotriage batch dumps/ --debuginfo /usr/lib/debug --jobs 4 --timeout 600 --memory-limit 4096
       gsotriage batch dumps/ -o triage.jsonl --resume        # after a kill or a reboot
     """
-    from gsotriage import __version__  # noqa: F401  (the key includes it; imported for clarity)
     from gsotriage.batch.discover import discover
     from gsotriage.batch.pipeline import BatchOptions, Recorder, run_batch
     from gsotriage.batch.progress import make_progress
@@ -165,11 +104,11 @@ def batch(
 
     found = discover(paths, exclude=[output] if output != "-" else [])
     for miss in found.missing:
-        _err(f"{miss}: no such file, directory or matching glob")
+        err(f"{miss}: no such file, directory or matching glob")
     if not found.inputs:
-        _err("no inputs found" + (f" ({found.skipped} file(s) skipped as not crash inputs)" if found.skipped else ""))
+        err("no inputs found" + (f" ({found.skipped} file(s) skipped as not crash inputs)" if found.skipped else ""))
         sys.exit(BatchExit.USAGE)
-    lib = _library(sig_paths)
+    lib = library(sig_paths)
     config = RunnerConfig(
         jobs=jobs or _cpus(),
         timeout=timeout,
@@ -180,11 +119,11 @@ def batch(
     )
     opts = BatchOptions(output, config, lib.digest, resume=resume, content_hash=content_hash)
     progress = make_progress(not no_progress)
-    recorder = Recorder(_db_path(db), db_timeout) if record else None
+    recorder = Recorder(db_path(db), db_timeout) if record else None
     try:
         result = run_batch(found.inputs, opts, progress, recorder)
     except KeyboardInterrupt:
-        _err(f"interrupted; finished results are in {output}; rerun with --resume to go on")
+        err(f"interrupted; finished results are in {output}; rerun with --resume to go on")
         sys.exit(BatchExit.INTERRUPTED)
     finally:
         if recorder is not None:
@@ -199,11 +138,11 @@ def batch(
     if output == "-":
         sys.stderr.write(text)
     else:
-        _write(None, text)
+        write(None, text)
     sys.exit(BatchExit.SOME_FAILED if summary.failures else BatchExit.ALL_ANALYSED)
 
 
-batch.help = (batch.help or "") + "\n\n" + BATCH_EXIT_HELP
+add_exit_help(batch, BATCH_EXITS)
 
 
 @click.command()
@@ -212,9 +151,9 @@ batch.help = (batch.help or "") + "\n\n" + BATCH_EXIT_HELP
 @click.option("--update", is_flag=True, help="Rewrite EXPECTATIONS from the current results (comments are lost).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Worker processes (default: the CPUs available).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=300.0, show_default=True, help="Seconds per input.")
-@_DEBUGINFO_OPTION
-@_SIG_OPTION
-@_guard
+@DEBUGINFO_OPTION
+@SIG_OPTION
+@guard
 def regress(
     expectations: str,
     junit: Optional[str],
@@ -245,12 +184,12 @@ def regress(
     try:
         entries = load_expectations(expectations)
     except ExpectationsError as exc:
-        _err(str(exc))
+        err(str(exc))
         sys.exit(RegressExit.USAGE)
     if not entries:
-        _err(f"{expectations}: no entries")
+        err(f"{expectations}: no entries")
         sys.exit(RegressExit.USAGE)
-    _library(sig_paths)
+    library(sig_paths)
     config = RunnerConfig(
         jobs=min(jobs or _cpus(), len(entries)),
         timeout=timeout,
@@ -270,12 +209,12 @@ def regress(
         f"{count['improvement']} improvement(s), {count['error']} error(s)"
     )
     if junit:
-        _write(junit, junit_xml(results, suite=Path(expectations).name))
+        write(junit, junit_xml(results, suite=Path(expectations).name))
     if update:
         try:
             Path(expectations).write_text(dump_expectations(results), encoding="utf-8")
         except OSError as exc:
-            _err(f"cannot write {expectations}: {exc.strerror}")
+            err(f"cannot write {expectations}: {exc.strerror}")
             sys.exit(RegressExit.USAGE)
         click.echo(f"updated {expectations} from the current results (comments are not preserved)")
         sys.exit(RegressExit.ANALYSIS_ERRORS if count["error"] else RegressExit.NO_REGRESSION)
@@ -284,59 +223,4 @@ def regress(
     sys.exit(RegressExit.ANALYSIS_ERRORS if count["error"] else RegressExit.NO_REGRESSION)
 
 
-regress.help = (regress.help or "") + "\n\n" + REGRESS_EXIT_HELP
-
-
-@click.command()
-@click.option("--since", help="Start of the window: a duration back from now (7d, 12h, 30m, 2w) or a date.")
-@click.option("--until", help="End of the window (exclusive), same forms as --since.")
-@click.option("--kernel", help="Only kernel releases matching this regular expression.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
-@_DB_OPTION
-@_guard
-def history(
-    since: Optional[str],
-    until: Optional[str],
-    kernel: Optional[str],
-    fmt: str,
-    output: Optional[str],
-    db: Optional[str],
-) -> None:
-    """Recorded crashes over a time window: top root causes, per kernel release, unknown buckets.
-
-    \b
-    Examples:
-      gsotriage history --since 7d
-      gsotriage history --since 2026-11-01 --until 2026-12-01 --kernel '^6\\.1\\.' --format json
-    """
-    import re
-
-    from gsotriage.batch.history import HistoryDB, HistoryError, query_history, render_history_text
-
-    try:
-        lo = parse_opt(since)
-        hi = parse_opt(until)
-        if kernel is not None:
-            re.compile(kernel)
-    except (ValueError, re.error) as exc:
-        _err(f"bad option: {exc}")
-        sys.exit(Exit.USAGE)
-    path = _db_path(db)
-    if not Path(path).exists():
-        _err(f"no history database at {path} (record with 'gsotriage batch' or 'analyze --record')")
-        sys.exit(Exit.BAD_INPUT)
-    try:
-        with HistoryDB(path) as hdb:
-            rep = query_history(hdb, since=lo, until=hi, kernel=kernel)
-    except HistoryError as exc:
-        _err(str(exc))
-        sys.exit(Exit.BAD_INPUT)
-    text = json.dumps(rep.to_dict(), indent=2) + "\n" if fmt == "json" else render_history_text(rep)
-    _write(output, text)
-
-
-def parse_opt(text: Optional[str]) -> Any:
-    from gsotriage.batch.history import parse_when
-
-    return parse_when(text) if text else None
+add_exit_help(regress, REGRESS_EXITS)

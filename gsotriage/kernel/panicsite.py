@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
+from gsotriage.kernel.symbols import base_name
+
 __all__ = ["PANIC_CALLS", "panic_caller_index"]
 
 # Functions that panic the kernel on behalf of their caller.
@@ -27,7 +29,7 @@ def panic_caller_index(functions: Sequence[str]) -> Optional[int]:
     the top or nothing called it."""
     last = None
     for i, name in enumerate(functions[:_SEARCH_DEPTH]):
-        if name.split(".", 1)[0] in PANIC_CALLS:
+        if base_name(name) in PANIC_CALLS:
             last = i
     if last is None or last + 1 >= len(functions):
         return None

@@ -1,7 +1,10 @@
-"""The core job, without any CLI: one input in, one diagnosis (and its JSON document) out.
+"""The core job, without any CLI: one input in, one diagnosis and its JSON document out.
 
-``gsotriage analyze`` and ``gsotriage batch`` both call :func:`analyze_path`, so a
-batch result line is exactly the document ``analyze --format json`` prints.
+``analyze``, ``batch``, ``regress`` and the signature self-tests all go through
+:func:`analyze_path`: the input is detected once (``detect``), read into a
+CrashReport (``load``: parsers or the drgn collector), matched against the
+signature library, and the JSON document is built once (``document``); the
+renderers, the batch writer and the history store consume that document.
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
-from gsotriage.inputs import InputKind, detect, load_report
+from gsotriage.errors import Exit, InputError
+from gsotriage.model import CrashReport
+
+from .detect import InputKind, detect
+from .load import load_report
 
 if TYPE_CHECKING:
     from gsotriage.match.engine import Diagnosis
@@ -22,11 +29,17 @@ if TYPE_CHECKING:
 # background, see load_library_in_background): on a vmcore the main thread goes
 # straight to drgn, and everything else overlaps with drgn loading debug info.
 
-__all__ = ["Analysis", "analyze_path", "exit_code_for", "load_library_in_background"]
-
-# Mirrors gsotriage.cli.Exit for the two analysis outcomes.
-ROOT_CAUSE = 0
-NO_SPECIFIC_CAUSE = 1
+__all__ = [
+    "Analysis",
+    "InputError",
+    "InputKind",
+    "analyze_path",
+    "detect",
+    "exit_code_for",
+    "load_library_in_background",
+    "load_report",
+    "read_report",
+]
 
 
 @dataclass(frozen=True)
@@ -35,21 +48,11 @@ class Analysis:
     kind: InputKind
     diagnosis: Diagnosis
     exit_code: int
-
-    def document(self, library: Library) -> Dict[str, Any]:
-        from gsotriage.render.json import diagnosis_to_dict
-
-        return diagnosis_to_dict(
-            self.diagnosis,
-            library,
-            input_kind=self.kind.kind,
-            input_path=None if self.target == "-" else self.target,
-            exit_code=self.exit_code,
-        )
+    document: Dict[str, Any]  # the JSON contract, built once
 
 
 def exit_code_for(diag: Diagnosis) -> int:
-    return ROOT_CAUSE if diag.specific_root_cause else NO_SPECIFIC_CAUSE
+    return int(Exit.ROOT_CAUSE if diag.specific_root_cause else Exit.NO_SPECIFIC_CAUSE)
 
 
 def analyze_path(
@@ -60,18 +63,34 @@ def analyze_path(
     debuginfo: Optional[List[str]] = None,
     progress: Optional[Callable[[str], None]] = None,
 ) -> Analysis:
-    """Raises gsotriage.inputs.InputError for unreadable or unsupported input.
+    """Raises :class:`gsotriage.errors.InputError` for unreadable or unsupported input.
 
     ``library`` may still be loading (see load_library_in_background): it is only needed
     once the report is read.
     """
     kind = detect(target)
-    report = load_report(target, vmlinux=vmlinux, debuginfo=debuginfo or [], progress=progress)
+    report = load_report(kind, vmlinux=vmlinux, debuginfo=debuginfo or [], progress=progress)
     from gsotriage.match.engine import diagnose
+
+    from .document import build_document
 
     lib = library.result() if isinstance(library, Future) else library
     diag = diagnose(report, lib.signatures)
-    return Analysis(target, kind, diag, exit_code_for(diag))
+    code = exit_code_for(diag)
+    document = build_document(
+        diag, lib, input_kind=kind.kind, input_path=None if target == "-" else target, exit_code=code
+    )
+    return Analysis(target, kind, diag, code, document)
+
+
+def read_report(
+    target: str,
+    *,
+    vmlinux: Optional[str] = None,
+    debuginfo: Optional[List[str]] = None,
+) -> CrashReport:
+    """Detect ``target`` and read it into a CrashReport, without matching."""
+    return load_report(detect(target), vmlinux=vmlinux, debuginfo=debuginfo)
 
 
 def load_library_in_background(paths: Optional[Sequence[Path]] = None) -> Future[Library]:
@@ -82,8 +101,8 @@ def load_library_in_background(paths: Optional[Sequence[Path]] = None) -> Future
     """
 
     def work() -> Library:
-        # Warm-up imports: the collector parses the dump's dmesg, the CLI renders JSON.
-        for module in ("gsotriage.parse", "gsotriage.render.json"):
+        # Warm-up imports: the collector parses the dump's dmesg, the core builds the document.
+        for module in ("gsotriage.parse", "gsotriage.analysis.document"):
             importlib.import_module(module)
         from gsotriage.match.loader import load_library
 

@@ -1,4 +1,7 @@
-"""Run the test cases that signatures carry (``gsotriage signatures test``)."""
+"""Run the test cases that signatures carry (``gsotriage signatures test``).
+
+A case is a whole analysis of a real or reconstructed input, so this lives in the
+analysis core, above the matcher and the parsers."""
 
 from __future__ import annotations
 
@@ -7,13 +10,13 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from gsotriage.match.engine import MATCH, PARTIAL, RULED_OUT, diagnose
-from gsotriage.match.signature import Signature, SignatureTest
+from gsotriage.match.signature import NEGATIVE, POSITIVE, Signature, SignatureTest
 from gsotriage.model import CrashReport, report_from_dict
 
-__all__ = ["CaseResult", "load_case_report", "run_signature_tests"]
+from .detect import detect
+from .load import load_report
 
-POSITIVE = ("match", "partial", "match-or-partial")
-NEGATIVE = ("ruled-out", "not-top")
+__all__ = ["NEGATIVE", "POSITIVE", "CaseResult", "load_case_report", "run_signature_tests"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,8 @@ def load_case_report(sig: Signature, case: SignatureTest) -> CrashReport:
         data.update(case.report)
         return report_from_dict(data)
     assert case.input is not None and sig.path is not None
-    from gsotriage.inputs import load_report
-
-    return load_report(str((Path(sig.path).parent / case.input).resolve()))
+    path = str((Path(sig.path).parent / case.input).resolve())
+    return load_report(detect(path))
 
 
 def _ok(expect: str, status: str, is_top: bool, must_top: bool) -> bool:

@@ -1,0 +1,91 @@
+"""``gsotriage analyze``: one input, one verdict."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import click
+
+from gsotriage.errors import EXITS, Exit, InputError
+from gsotriage.render import FORMATTERS
+
+from .common import DEBUGINFO_OPTION, SIG_OPTION, add_exit_help, checked, err, guard, use_color, warn, write
+
+__all__ = ["analyze"]
+
+
+@click.command()
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
+@SIG_OPTION
+@click.option(
+    "--vmlinux", type=click.Path(exists=True, dir_okay=False), help="vmlinux with debug info matching the dump."
+)
+@DEBUGINFO_OPTION
+@click.option(
+    "--debuginfod",
+    is_flag=True,
+    help="Also ask debuginfod (DEBUGINFOD_URLS) for the vmlinux when no local file matches. Off by default.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="List every verdict, generic ones included.")
+@click.option("--no-progress", is_flag=True, help="No progress messages on stderr.")
+@click.option(
+    "--record/--no-record", default=False, show_default=True, help="Record the result in the crash history database."
+)
+@click.option("--db", type=click.Path(dir_okay=False), help="History database for --record (default: $GSOTRIAGE_DB).")
+@guard
+def analyze(
+    path: str,
+    fmt: str,
+    output: Optional[str],
+    sig_paths: Sequence[str],
+    vmlinux: Optional[str],
+    debuginfo: Sequence[str],
+    debuginfod: bool,
+    verbose: bool,
+    no_progress: bool,
+    record: bool = False,
+    db: Optional[str] = None,
+) -> None:
+    """Analyse a vmcore, a kdump crash directory, a console log, a dmesg file or a crash(8) transcript.
+
+    \b
+    PATH may be:
+      a vmcore (ELF, kdump-compressed, makedumpfile flattened), a kdump crash
+      directory (vmcore + vmcore-dmesg.txt, dump.<stamp> + dmesg.<stamp>),
+      /proc/kcore (the live kernel, root only), qmp:/path/to/qmp.sock,
+      a text file (console/netconsole/serial log, journalctl -k, dmesg,
+      crash(8) session; also gzip/xz/bzip2 compressed), or - for standard input.
+
+    \b
+    Examples:
+      gsotriage analyze /var/crash/127.0.0.1-2026-11-26-03:01:02/
+      gsotriage analyze console.log --format markdown -o ticket.md
+    """
+    from gsotriage.analysis import analyze_path, load_library_in_background
+    from gsotriage.render import RenderOptions, render
+
+    if debuginfod:
+        os.environ["GSOTRIAGE_DEBUGINFOD"] = "1"  # read by gsotriage.collect.program
+
+    pending = load_library_in_background([Path(p) for p in sig_paths] if sig_paths else None)
+    progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))
+    try:
+        result = analyze_path(path, pending, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
+    except InputError as exc:
+        err(str(exc))
+        sys.exit(Exit.BAD_INPUT)
+    checked(pending.result())
+    if record:
+        from gsotriage.history import record_analysis
+
+        record_analysis(result.document, path, db, warn=warn)
+    write(output, render(fmt, result, RenderOptions(color=use_color(output), verbose=verbose)))
+    sys.exit(result.exit_code)
+
+
+add_exit_help(analyze, EXITS)

@@ -1,0 +1,193 @@
+"""Where it crashed: the exception function and the frames below it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+from gsotriage.kernel.symbols import base_name
+from gsotriage.model import CrashReport
+
+from .base import STR_OR_LIST, Clause, Result, Tri, as_list
+
+__all__ = ["ExceptionFunctionClause", "FramePattern", "FramesAbsentClause", "FramesClause", "crash_stack"]
+
+
+@dataclass(frozen=True)
+class FramePattern:
+    """``name``, ``name|other``, ``name@module``, or ``re:<regex>``."""
+
+    alternatives: Tuple[Tuple[Optional[re.Pattern[str]], Optional[str], Optional[str]], ...]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> FramePattern:
+        alts: List[Tuple[Optional[re.Pattern[str]], Optional[str], Optional[str]]] = []
+        for part in text.split("|") if not text.startswith("re:") else [text]:
+            module = None
+            if part.startswith("re:"):
+                alts.append((re.compile(part[3:]), None, None))
+                continue
+            if "@" in part:
+                part, module = part.split("@", 1)
+            alts.append((None, part or None, module))
+        return cls(tuple(alts), text)
+
+    def matches(self, function: Optional[str], module: Optional[str]) -> bool:
+        if function is None:
+            return False
+        # Compiler clones (skb_segment.cold, foo.isra.0, foo.constprop.0) are the same function.
+        base = base_name(function)
+        for rx, name, mod in self.alternatives:
+            if rx is not None:
+                if rx.search(function):
+                    return True
+                continue
+            if name is not None and name != base and name != function:
+                continue
+            if mod is not None and mod != (module or ""):
+                continue
+            return True
+        return False
+
+
+def crash_stack(report: CrashReport) -> List[Tuple[str, Optional[str]]]:
+    """Function names from the crash site down, ``?`` frames and the panic machinery dropped.
+
+    The exception function heads the list; it is not repeated when the trace
+    lists it too.
+    """
+    out: List[Tuple[str, Optional[str]]] = []
+    if report.panic.function:
+        out.append((report.panic.function, report.panic.module))
+    for frame in report.frames:
+        if frame.questionable or frame.context.value == "exception":
+            continue
+        if out and frame.function == out[-1][0] and len(out) == 1:
+            continue
+        out.append((frame.function, frame.module))
+    return out
+
+
+def _fmt_stack(stack: Sequence[Tuple[str, Optional[str]]], limit: int = 12) -> str:
+    names = [f"{f} [{m}]" if m else f for f, m in stack[:limit]]
+    more = "" if len(stack) <= limit else f" ... (+{len(stack) - limit})"
+    return " <- ".join(names) + more if names else "no frames"
+
+
+class FramesClause(Clause):
+    """Ordered frames from the crash site down (callee first), gaps allowed unless max_gap."""
+
+    role = "site"
+    kind = "frames"
+    description = "ordered frame subsequence, callee first; gaps allowed (max_gap limits them); '?' frames ignored"
+    schema = {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["sequence"],
+                "properties": {
+                    "sequence": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                    "max_gap": {"type": "integer", "minimum": 0},
+                    "within": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "sequence must start in the top N frames",
+                    },
+                },
+            },
+        ]
+    }
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        spec = arg if isinstance(arg, dict) else {"sequence": arg}
+        self.patterns = [FramePattern.parse(p) for p in spec["sequence"]]
+        self.max_gap: Optional[int] = spec.get("max_gap")
+        self.within: Optional[int] = spec.get("within")
+
+    def describe(self) -> str:
+        gap = "" if self.max_gap is None else f" (max gap {self.max_gap})"
+        return "frames " + " <- ".join(p.text for p in self.patterns) + gap
+
+    def _search(self, stack: Sequence[Tuple[str, Optional[str]]]) -> Optional[List[int]]:
+        """Indices of the first matching subsequence, or None."""
+        starts = range(len(stack) if self.within is None else min(self.within, len(stack)))
+        for start in starts:
+            if not self.patterns[0].matches(*stack[start]):
+                continue
+            hits = [start]
+            for pat in self.patterns[1:]:
+                pos = hits[-1]
+                limit = len(stack) if self.max_gap is None else min(len(stack), pos + 2 + self.max_gap)
+                nxt = next((j for j in range(pos + 1, limit) if pat.matches(*stack[j])), None)
+                if nxt is None:
+                    break
+                hits.append(nxt)
+            if len(hits) == len(self.patterns):
+                return hits
+        return None
+
+    def evaluate(self, report: CrashReport) -> Result:
+        stack = crash_stack(report)
+        expected = " <- ".join(p.text for p in self.patterns)
+        if not stack:
+            return Result(Tri.UNKNOWN, expected, None)
+        hits = self._search(stack)
+        if hits is not None:
+            shown = " <- ".join(_fmt_stack([stack[i]]) for i in hits)
+            return Result(Tri.TRUE, expected, f"{shown} (stack positions {', '.join(str(i) for i in hits)})")
+        # A trace that does not reach the bottom may hide the missing frames.
+        value = Tri.FALSE if report.frames_complete else Tri.UNKNOWN
+        return Result(value, expected, _fmt_stack(stack) + ("" if report.frames_complete else " (trace truncated)"))
+
+
+class FramesAbsentClause(Clause):
+    role = "absence"
+    kind = "frames_absent"
+    description = "none of these frames is on the stack ('?' frames ignored)"
+    schema = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.patterns = [FramePattern.parse(p) for p in arg]
+
+    def describe(self) -> str:
+        return "no frame " + ", ".join(p.text for p in self.patterns)
+
+    def evaluate(self, report: CrashReport) -> Result:
+        stack = crash_stack(report)
+        expected = "none of " + ", ".join(p.text for p in self.patterns)
+        if not stack:
+            return Result(Tri.UNKNOWN, expected, None)
+        found = [f for f, m in stack if any(p.matches(f, m) for p in self.patterns)]
+        if found:
+            return Result(Tri.FALSE, expected, "present: " + ", ".join(dict.fromkeys(found)))
+        if not report.frames_complete:
+            return Result(Tri.UNKNOWN, expected, "not in the visible part of a truncated trace")
+        return Result(Tri.TRUE, expected, "absent")
+
+
+class ExceptionFunctionClause(Clause):
+    role = "site"
+    kind = "exception_function"
+    description = "the function the CPU faulted or trapped in (RIP / pc); alternatives allowed"
+    schema = STR_OR_LIST
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.patterns = [FramePattern.parse(p) for p in as_list(arg)]
+
+    def describe(self) -> str:
+        return "exception in " + " or ".join(p.text for p in self.patterns)
+
+    def evaluate(self, report: CrashReport) -> Result:
+        fn = report.panic.function
+        expected = " or ".join(p.text for p in self.patterns)
+        if fn is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        observed = fn if report.panic.offset is None else f"{fn}+{report.panic.offset:#x}"
+        return Result(Tri.of(any(p.matches(fn, report.panic.module) for p in self.patterns)), expected, observed)

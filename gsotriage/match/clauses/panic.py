@@ -1,0 +1,112 @@
+"""Facts of the crash besides its site: kind, headline, fault address, BUG/WARN
+file, telltale register values."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gsotriage.model import CrashReport, PanicKind
+
+from .base import RANGE, Clause, Result, Tri, as_list, hex_or_unknown
+
+__all__ = ["BugFileClause", "FaultAddressClause", "MessageClause", "PanicKindClause", "RegisterValueClause"]
+
+
+class PanicKindClause(Clause):
+    role = "crash"
+    kind = "panic_kind"
+    description = "the kind of crash"
+    schema = {
+        "oneOf": [
+            {"enum": [k.value for k in PanicKind]},
+            {"type": "array", "items": {"enum": [k.value for k in PanicKind]}, "minItems": 1},
+        ]
+    }
+
+    def describe(self) -> str:
+        return "panic kind " + " or ".join(as_list(self.arg))
+
+    def evaluate(self, report: CrashReport) -> Result:
+        kinds = as_list(self.arg)
+        observed = report.panic.kind
+        if observed is None:
+            return Result(Tri.UNKNOWN, " or ".join(kinds), None)
+        return Result(Tri.of(observed.value in kinds), " or ".join(kinds), observed.value)
+
+
+class MessageClause(Clause):
+    role = "crash"
+    kind = "message"
+    description = "regular expression searched in the oops headline and the panic message"
+    schema = {"type": "string", "minLength": 1, "format": "regex"}
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.rx = re.compile(arg)
+
+    def describe(self) -> str:
+        return f"message =~ /{self.arg}/"
+
+    def evaluate(self, report: CrashReport) -> Result:
+        texts = [t for t in (report.panic.message, report.panic.panic_message) if t]
+        if not texts:
+            return Result(Tri.UNKNOWN, f"/{self.arg}/", None)
+        return Result(Tri.of(any(self.rx.search(t) for t in texts)), f"/{self.arg}/", " | ".join(texts))
+
+
+class FaultAddressClause(Clause):
+    role = "crash"
+    kind = "fault_address"
+    description = "the faulting data address lies in [min, max] (e.g. NULL + small offset)"
+    schema = RANGE
+
+    def describe(self) -> str:
+        return f"fault address in [{hex_or_unknown(self.arg.get('min'))}, {hex_or_unknown(self.arg.get('max'))}]"
+
+    def evaluate(self, report: CrashReport) -> Result:
+        lo, hi = self.arg.get("min"), self.arg.get("max")
+        expected = f"[{hex_or_unknown(lo)}, {hex_or_unknown(hi)}]"
+        addr = report.panic.fault_address
+        if addr is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        ok = (lo is None or addr >= lo) and (hi is None or addr <= hi)
+        return Result(Tri.of(ok), expected, hex(addr))
+
+
+class BugFileClause(Clause):
+    role = "crash"
+    kind = "bug_file"
+    description = "the source file named by 'kernel BUG at' or 'WARNING: ... at' (regex)"
+    schema = {"type": "string", "minLength": 1, "format": "regex"}
+
+    def describe(self) -> str:
+        return f"BUG/WARN in file /{self.arg}/"
+
+    def evaluate(self, report: CrashReport) -> Result:
+        f = report.panic.bug_file
+        if f is None:
+            return Result(Tri.UNKNOWN, f"/{self.arg}/", None)
+        return Result(Tri.of(re.search(self.arg, f) is not None), f"/{self.arg}/", f)
+
+
+class RegisterValueClause(Clause):
+    """A telltale value in the exception registers (e.g. 0xffff = GSO_BY_FRAGS).
+
+    Registers are only a snapshot: absence says little, so use it as supporting evidence.
+    """
+
+    role = "crash"
+    kind = "register_value"
+    description = "some general-purpose register at the exception holds one of these values"
+    schema = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
+
+    def describe(self) -> str:
+        return "a register holds " + " or ".join(hex(v) for v in self.arg)
+
+    def evaluate(self, report: CrashReport) -> Result:
+        regs = {k: v for k, v in report.registers.items() if k not in ("RIP", "RSP", "EFLAGS", "CS", "SS", "PC", "SP")}
+        if not regs:
+            return Result(Tri.UNKNOWN, self.describe(), None)
+        hits = [f"{k}={v:#x}" for k, v in regs.items() if v in self.arg]
+        return Result(Tri.of(bool(hits)), self.describe(), ", ".join(hits) if hits else "no register holds it")

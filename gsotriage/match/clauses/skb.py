@@ -1,0 +1,253 @@
+"""Predicates on the subject skb (the one being processed at the crash site) and
+its skb_shared_info / frag_list chain."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from gsotriage.kernel.gso import decode_gso_type
+from gsotriage.model import CrashReport, Skb
+
+from .base import RANGE, Clause, Result, Tri
+
+__all__ = ["SKB_FIELDS", "FragListMembersClause", "SkbClause", "SkbRelationClause"]
+
+_OPS: Dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "le": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
+}
+
+SKB_FIELDS = {
+    "len",
+    "data_len",
+    "headlen",
+    "truesize",
+    "protocol",
+    "encapsulation",
+    "ip_summed",
+    "csum_start",
+    "csum_offset",
+    "cloned",
+    "head_frag",
+    "pp_recycle",
+    "dev",
+    "shinfo.gso_size",
+    "shinfo.gso_segs",
+    "shinfo.gso_type",
+    "shinfo.frag_list",
+    "shinfo.nr_frags",
+    "shinfo.dataref",
+    "shinfo.frag_list_count",
+}
+
+
+def _skb_value(skb: Skb, path: str) -> Any:
+    obj: Any = skb
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _subject(report: CrashReport) -> Optional[Skb]:
+    return report.skbs[0] if report.skbs else None
+
+
+def _gso_flags(report: CrashReport, skb: Skb) -> Optional[Tuple[str, ...]]:
+    if skb.shinfo.gso_type_flags is not None:
+        return skb.shinfo.gso_type_flags
+    if skb.shinfo.gso_type is None:
+        return None
+    return decode_gso_type(skb.shinfo.gso_type, report.kernel.release)[0]
+
+
+class SkbClause(Clause):
+    """A predicate on the subject skb (the one being processed at the crash site)."""
+
+    role = "crash"
+    kind = "skb"
+    description = (
+        "predicate on the subject skb (report.skbs[0]): a field with eq/ne/lt/le/gt/ge/in/not_in/is_null/not_null, "
+        "or gso_type flags_all/flags_any/flags_none"
+    )
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "field": {"enum": sorted(SKB_FIELDS)},
+            **{op: {} for op in _OPS},
+            "is_null": {"const": True},
+            "not_null": {"const": True},
+            "flags_all": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z0-9_]+$"}, "minItems": 1},
+            "flags_any": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z0-9_]+$"}, "minItems": 1},
+            "flags_none": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z0-9_]+$"}, "minItems": 1},
+        },
+        "oneOf": [
+            {
+                "required": ["field"],
+                "not": {"anyOf": [{"required": [k]} for k in ("flags_all", "flags_any", "flags_none")]},
+            },
+            {
+                "not": {"required": ["field"]},
+                "minProperties": 1,
+                "maxProperties": 1,
+            },
+        ],
+    }
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.field = arg.get("field")
+        ops = [k for k in arg if k != "field"]
+        if len(ops) != 1:
+            raise ValueError(f"skb clause needs exactly one operator, got {ops or 'none'}")
+        self.op = ops[0]
+        self.value = arg[self.op]
+
+    def describe(self) -> str:
+        if self.field is None:
+            verb = {"flags_all": "has", "flags_any": "has any of", "flags_none": "lacks"}[self.op]
+            return f"gso_type {verb} {'|'.join(self.value)}"
+        if self.op in ("is_null", "not_null"):
+            return f"{self.field} {self.op.replace('_', ' ')}"
+        value = hex(self.value) if self.field == "shinfo.gso_size" and self.value == 0xFFFF else self.value
+        return f"{self.field} {self.op} {value}"
+
+    def evaluate(self, report: CrashReport) -> Result:
+        skb = _subject(report)
+        expected = self.describe()
+        if skb is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        if self.field is None:
+            flags = _gso_flags(report, skb)
+            if flags is None:
+                return Result(Tri.UNKNOWN, expected, None)
+            want = set(self.value)
+            have = set(flags)
+            ok = {
+                "flags_all": want <= have,
+                "flags_any": bool(want & have),
+                "flags_none": not (want & have),
+            }[self.op]
+            return Result(Tri.of(ok), expected, "|".join(flags) or "0")
+        value = _skb_value(skb, self.field)
+        if value is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        shown = hex(value) if self.field == "shinfo.frag_list" else str(value)
+        if self.op == "is_null":
+            return Result(Tri.of(value == 0), expected, shown)
+        if self.op == "not_null":
+            return Result(Tri.of(value != 0), expected, shown)
+        try:
+            return Result(Tri.of(_OPS[self.op](value, self.value)), expected, shown)
+        except TypeError:
+            return Result(Tri.UNKNOWN, expected, f"{shown} (not comparable)")
+
+
+class SkbRelationClause(Clause):
+    """A relation between two numeric fields of the subject skb, e.g. len > shinfo.gso_size."""
+
+    role = "crash"
+    kind = "skb_relation"
+    description = "relation between two fields of the subject skb: [left, op, right]"
+    schema = {
+        "type": "array",
+        "prefixItems": [
+            {"enum": sorted(SKB_FIELDS)},
+            {"enum": ["eq", "ne", "lt", "le", "gt", "ge"]},
+            {"enum": sorted(SKB_FIELDS)},
+        ],
+        "minItems": 3,
+        "maxItems": 3,
+    }
+
+    def describe(self) -> str:
+        left, op, right = self.arg
+        return f"{left} {op} {right}"
+
+    def evaluate(self, report: CrashReport) -> Result:
+        left, op, right = self.arg
+        skb = _subject(report)
+        if skb is None:
+            return Result(Tri.UNKNOWN, self.describe(), None)
+        a, b = _skb_value(skb, left), _skb_value(skb, right)
+        if a is None or b is None:
+            return Result(Tri.UNKNOWN, self.describe(), None)
+        return Result(Tri.of(_OPS[op](a, b)), self.describe(), f"{left}={a}, {right}={b}")
+
+
+class FragListMembersClause(Clause):
+    """Properties of the walked frag_list chain of the subject skb."""
+
+    role = "crash"
+    kind = "frag_list_members"
+    description = (
+        "properties of the subject skb's frag_list members: count range, head_frag all/none/mixed, "
+        "some member length not a multiple of gso_size"
+    )
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "count": RANGE,
+            "head_frag": {"enum": ["all", "none", "mixed", "some-missing"]},
+            "len_not_multiple_of_gso_size": {"type": "boolean"},
+        },
+    }
+
+    def describe(self) -> str:
+        return "frag_list members " + ", ".join(f"{k}={v}" for k, v in self.arg.items())
+
+    def evaluate(self, report: CrashReport) -> Result:
+        skb = _subject(report)
+        expected = self.describe()
+        if skb is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        sh = skb.shinfo
+        if sh.frag_list == 0:
+            members: Tuple[Any, ...] = ()
+        elif sh.frag_list_members is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        else:
+            members = sh.frag_list_members
+        results: List[Optional[bool]] = []
+        facts = [f"{len(members)} member(s)"]
+        if "count" in self.arg:
+            lo, hi = self.arg["count"].get("min"), self.arg["count"].get("max")
+            n = len(members) if not sh.frag_list_truncated else None
+            results.append(None if n is None else (lo is None or n >= lo) and (hi is None or n <= hi))
+        if "head_frag" in self.arg:
+            flags = [m.head_frag for m in members]
+            known = [f for f in flags if f is not None]
+            want = self.arg["head_frag"]
+            facts.append(f"head_frag={flags}")
+            if not members:
+                results.append(False)
+            elif want == "some-missing":
+                results.append(True if False in known else (None if len(known) < len(flags) else False))
+            elif len(known) < len(flags):
+                results.append(None)
+            else:
+                results.append(
+                    {"all": all(known), "none": not any(known), "mixed": any(known) and not all(known)}[want]
+                )
+        if "len_not_multiple_of_gso_size" in self.arg:
+            gso = sh.gso_size
+            lens = [m.len for m in members]
+            facts.append(f"lens={lens}, gso_size={gso}")
+            if gso is None or not gso or any(v is None for v in lens):
+                results.append(None)
+            else:
+                odd = any(v % gso for v in lens if v is not None)
+                results.append(odd == bool(self.arg["len_not_multiple_of_gso_size"]))
+        if any(r is False for r in results):
+            return Result(Tri.FALSE, expected, "; ".join(facts))
+        if any(r is None for r in results):
+            return Result(Tri.UNKNOWN, expected, "; ".join(facts))
+        return Result(Tri.TRUE, expected, "; ".join(facts))
