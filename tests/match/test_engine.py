@@ -234,7 +234,7 @@ def test_a_specific_class_needs_the_crash_site_not_just_a_panic_kind_or_skb(tmp_
 
 
 def test_gso_decoding_picks_the_layout_of_the_kernel_and_keeps_unknown_bits_visible():
-    from gsotriage.gso import decode_gso_type
+    from gsotriage.kernel.gso import decode_gso_type
 
     # 0x403 on RHEL 8 (4.18 layout): the seed's TCPV4|DODGY|UDP_TUNNEL, marked assumed.
     flags, table = decode_gso_type(1027, "4.18.0-553.47.1.el8_10.x86_64")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gsotriage.kernel.versions import fix_status, upstream_base
 from gsotriage.model import Kernel
-from gsotriage.versions import fix_status, upstream_base
 
 RC07_STABLE = ["6.1.142", "6.6.94", "6.12.34", "6.15.3"]
 
