@@ -35,6 +35,7 @@ class Exit(enum.IntEnum):
     BAD_INPUT = 3
     BAD_SIGNATURES = 4
     SELFTEST_FAILED = 5
+    AMBIGUOUS = 7
     INTERNAL = 70
 
 
@@ -45,6 +46,7 @@ EXITS: Mapping[Exit, str] = {
     Exit.BAD_INPUT: "unreadable or unsupported input (empty, garbage, truncated dump, wrong vmlinux, ...)",
     Exit.BAD_SIGNATURES: "invalid signature library (errors are printed as file:line)",
     Exit.SELFTEST_FAILED: "signatures test: a signature's own test case failed",
+    Exit.AMBIGUOUS: "ambiguous: several specific root causes fit; summary.deciders says what would decide",
     Exit.INTERNAL: "internal error (a bug: the one-line message says where; GSOTRIAGE_DEBUG=1 prints the traceback)",
 }
 

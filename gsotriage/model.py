@@ -112,6 +112,9 @@ class Panic:
     offset: Optional[int] = None
     size: Optional[int] = None
     module: Optional[str] = None
+    # Functions inlined at the crash site, innermost first (the exception RIP is in
+    # ``function``'s code, inside these). Empty when not known.
+    inlined: Tuple[str, ...] = ()
     bug_file: Optional[str] = None  # "net/core/skbuff.c" for "kernel BUG at ..." and WARNs
     bug_line: Optional[int] = None
     cpu: Optional[int] = None

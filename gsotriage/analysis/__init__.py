@@ -52,7 +52,9 @@ class Analysis:
 
 
 def exit_code_for(diag: Diagnosis) -> int:
-    return int(Exit.ROOT_CAUSE if diag.specific_root_cause else Exit.NO_SPECIFIC_CAUSE)
+    if diag.specific_root_cause:
+        return int(Exit.ROOT_CAUSE)
+    return int(Exit.AMBIGUOUS if diag.ambiguity is not None else Exit.NO_SPECIFIC_CAUSE)
 
 
 def analyze_path(

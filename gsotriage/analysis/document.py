@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from gsotriage import __version__
-from gsotriage.match.engine import Diagnosis, Verdict
+from gsotriage.match.engine import RULED_OUT, Diagnosis, Evidence, FixVerdict, Verdict
 from gsotriage.match.exposure import exposure
 from gsotriage.match.loader import Library
 from gsotriage.model import report_to_dict
@@ -21,58 +21,100 @@ __all__ = ["SCHEMA_VERSION", "build_document", "verdict_to_dict"]
 SCHEMA_VERSION = "1.0"
 
 
-def verdict_to_dict(v: Verdict) -> Dict[str, Any]:
-    sig = v.signature
+def _evidence(e: Evidence) -> Dict[str, Any]:
     return {
+        "clause": e.clause,
+        "kind": e.kind,
+        "required": e.required,
+        "result": e.result.value,
+        "expected": e.expected,
+        "observed": e.observed,
+        "weight": e.weight,
+        "why": e.why,
+        "background": e.background,
+        "contribution": e.contribution,
+    }
+
+
+def _fix(f: FixVerdict) -> Dict[str, Any]:
+    return {
+        "commit": f.fix.commit,
+        "subject": f.fix.subject,
+        "first_release": f.fix.first_release,
+        "fixes": f.fix.fixes,
+        "cve": f.fix.cve,
+        "stable": list(f.fix.stable),
+        "this_kernel": f.status.state,
+        "basis": f.status.basis,
+    }
+
+
+def verdict_to_dict(v: Verdict, *, full: bool = True) -> Dict[str, Any]:
+    """One verdict. ``full=False`` (ruled-out classes) keeps the contradicting
+    evidence only and leaves the signature's prose to the library (same digest)."""
+    sig = v.signature
+    out: Dict[str, Any] = {
         "signature": sig.id,
         "title": sig.title,
         "status": v.status,
         "score": v.score,
+        "log_score": round(v.log_score, 4),
         "support": v.support,
         "tie": v.tie,
         "generic": sig.generic,
         "maturity": sig.maturity,
         "severity": sig.severity,
         "tags": list(sig.tags),
-        "summary": sig.summary,
-        "evidence": [
-            {
-                "clause": e.clause,
-                "kind": e.kind,
-                "required": e.required,
-                "result": e.result.value,
-                "expected": e.expected,
-                "observed": e.observed,
-                "weight": e.weight,
-                "why": e.why,
-            }
-            for e in v.evidence
-        ],
+        "evidence": [_evidence(e) for e in (v.evidence if full else v.contradicted_by)],
         "contradicted_by": [e.clause for e in v.contradicted_by],
         "would_confirm": [e.clause for e in v.unknown_required],
-        "confirm_with_vmcore": sig.confirm_with_vmcore,
-        "fixed_by": [
-            {
-                "commit": f.fix.commit,
-                "subject": f.fix.subject,
-                "first_release": f.fix.first_release,
-                "fixes": f.fix.fixes,
-                "cve": f.fix.cve,
-                "stable": list(f.fix.stable),
-                "this_kernel": f.status.state,
-                "basis": f.status.basis,
-            }
-            for f in v.fixes
-        ],
-        "remediation": {
-            "upgrade": sig.remediation.upgrade,
-            "workarounds": [
-                {"command": w.command, "cost": w.cost, "note": w.note} for w in sig.remediation.workarounds
-            ],
-        },
-        "unverified": list(sig.unverified),
-        "references": [{"url": r.url, "title": r.title} for r in sig.references],
+        "fixed_by": [_fix(f) for f in v.fixes],
+        "references": [{"url": r.url, "title": r.title} for r in sig.references] if full else [],
     }
+    if full:
+        out.update(
+            {
+                "summary": sig.summary,
+                "confirm_with_vmcore": sig.confirm_with_vmcore,
+                "remediation": {
+                    "upgrade": sig.remediation.upgrade,
+                    "workarounds": [
+                        {"command": w.command, "cost": w.cost, "note": w.note} for w in sig.remediation.workarounds
+                    ],
+                },
+                "unverified": list(sig.unverified),
+            }
+        )
+    return out
+
+
+def _summary(diag: Diagnosis, exit_code: int) -> Dict[str, Any]:
+    top = diag.top
+    amb = diag.ambiguity
+    summary: Dict[str, Any] = {
+        # No single cause is presented when the evidence cannot choose.
+        "root_cause": top.signature.id if top and amb is None else None,
+        "status": diag.status,
+        "specific": diag.specific_root_cause,
+        "tie": bool(top and top.tie),
+        "score": top.score if top else None,
+        "exit_code": exit_code,
+    }
+    if amb is not None:
+        summary["candidates"] = [
+            {
+                "signature": v.signature.id,
+                "status": v.status,
+                "score": v.score,
+                "fixed_by": [f.fix.commit for f in v.fixes],
+                "lacks": [e.clause for e in v.unknown_required],
+            }
+            for v in amb.candidates
+        ]
+        summary["deciders"] = [
+            {"between": list(d.between), "observables": list(d.observables), "how": list(d.how)} for d in amb.deciders
+        ]
+    return summary
 
 
 def build_document(
@@ -80,8 +122,7 @@ def build_document(
 ) -> Dict[str, Any]:
     report = report_to_dict(diag.report)
     report["bucket"] = diag.bucket
-    top = diag.top
-    verdicts: List[Dict[str, Any]] = [verdict_to_dict(v) for v in diag.verdicts]
+    verdicts: List[Dict[str, Any]] = [verdict_to_dict(v, full=v.status != RULED_OUT) for v in diag.verdicts]
     doc: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gsotriage", "version": __version__},
@@ -93,13 +134,7 @@ def build_document(
             "degraded": diag.report.source.degraded,
         },
         "report": report,
-        "summary": {
-            "root_cause": top.signature.id if top else None,
-            "status": top.status if top else None,
-            "specific": diag.specific_root_cause,
-            "tie": bool(top and top.tie),
-            "exit_code": exit_code,
-        },
+        "summary": _summary(diag, exit_code),
         "verdicts": verdicts,
     }
     if diag.report.live:

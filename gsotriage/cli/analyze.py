@@ -62,6 +62,13 @@ def analyze(
       crash(8) session; also gzip/xz/bzip2 compressed), or - for standard input.
 
     \b
+    Verdicts: match (every required clause seen), partial (some not seen),
+    ambiguous (several specific causes fit: no fix is named, the observables
+    that would decide are). Score: the probability of each candidate among those
+    not ruled out (docs/scoring.md): confirming a rare fact raises it, a rare fact
+    nobody saw lowers it, a kernel that has the fix lowers it.
+
+    \b
     Examples:
       gsotriage analyze /var/crash/127.0.0.1-2026-11-26-03:01:02/
       gsotriage analyze console.log --format markdown -o ticket.md

@@ -213,7 +213,13 @@ def kernel_from_memory(prog: Any, base: Kernel) -> Kernel:
 def _panic(base: Panic, info: Any, thread: Any, cpu: Optional[int]) -> Panic:
     changes: Dict[str, Any] = {}
     if info is not None and info.function:
-        changes.update(function=info.function, offset=info.offset, size=info.size, module=info.module)
+        changes.update(
+            function=info.function,
+            offset=info.offset,
+            size=info.size,
+            module=info.module,
+            inlined=tuple(info.inlined),
+        )
     if cpu is not None:
         changes["cpu"] = cpu
     if thread is not None:

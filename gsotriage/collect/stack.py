@@ -39,6 +39,7 @@ class StackInfo:
     offset: Optional[int] = None
     size: Optional[int] = None
     module: Optional[str] = None
+    inlined: List[str] = field(default_factory=list)  # inlined at the crash site, innermost first
     pc: Optional[int] = None
     frames: List[Frame] = field(default_factory=list)
     frames_complete: bool = False
@@ -145,6 +146,7 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
             info.function, info.offset, info.size = sym.name, pc - sym.address, sym.size
         else:
             info.function = phys.name or f"0x{pc:x}"
+        info.inlined = [str(f.name) for f in frames[exc:end] if f.name]
         inlined = [f"{f.name} ({_source(f) or '?'})" for f in frames[exc:end]]
         if inlined:
             info.notes.append(

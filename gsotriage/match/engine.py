@@ -1,30 +1,49 @@
-"""Evaluate signatures against a report: verdicts, scores, ranking, differential.
+"""Evaluate signatures against a report: verdicts, one score, ranking, ambiguity.
 
 A verdict is ``match`` (every required clause TRUE), ``partial`` (no required
 clause FALSE, some UNKNOWN: the verdict lists what would confirm it) or
 ``ruled-out`` (a required clause is FALSE: the verdict names it).
 
-Two numbers come with it. ``score`` in [0, 1] is the weighted share of the
-signature's clauses that are TRUE (UNKNOWN never counts as evidence).
-``support`` is the absolute weight of confirmed evidence minus contradicted
-supporting evidence; ranking uses it before the score, so that a signature
-whose distinguishing clauses were observed (the tunnel frames) beats one that
-merely has fewer clauses, all unknown. All verdicts are kept and ranked; equal
-ranks are reported as ties.
+The score (docs/scoring.md) is a posterior probability over the candidates
+that are not ruled out, generic classes included. Each candidate's evidence
+adds log-odds: a TRUE clause adds ``weight/2 * ln(1/background)`` (confirming a
+rare fact counts more), a required clause left UNKNOWN adds ``ln(background)``
+(a class that needs a rare fact nobody saw is unlikely: gso_size == 0xFFFF
+costs more than "frag_list is NULL"), a FALSE supporting clause subtracts, and
+a kernel that already carries the class's fix costs ``ln(10)``. Candidates are
+ranked by that score, so rank and score never disagree. When the best
+candidates are close and what separates them was not observed, the diagnosis
+is *ambiguous*: no single fix is named, and the observables that would decide
+are.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from gsotriage.kernel.symbols import base_name
 from gsotriage.kernel.versions import FixStatus, fix_status
 from gsotriage.match.clauses import Tri, kinds_with_role
+from gsotriage.match.clauses.context import EvalContext
 from gsotriage.match.signature import Fix, Signature
 from gsotriage.model import CrashReport
 
-__all__ = ["Diagnosis", "Evidence", "FixVerdict", "Verdict", "diagnose", "evaluate_signature"]
+__all__ = [
+    "AMBIGUOUS",
+    "MATCH",
+    "PARTIAL",
+    "RULED_OUT",
+    "Ambiguity",
+    "Decider",
+    "Diagnosis",
+    "Evidence",
+    "FixVerdict",
+    "Verdict",
+    "diagnose",
+    "evaluate_signature",
+]
 
 # Clause kinds that describe the kernel's configuration (or an absence) rather
 # than the crash: they never anchor a candidate.
@@ -36,6 +55,22 @@ SITE_KINDS = kinds_with_role("site")
 MATCH = "match"
 PARTIAL = "partial"
 RULED_OUT = "ruled-out"
+AMBIGUOUS = "ambiguous"
+
+# A kernel that carries the fix makes the class unlikely, but a fix can be partial
+# (several classes here are follow-ups of incomplete fixes): a factor of 10, not a veto.
+FIXED_PENALTY = math.log(10.0)
+# A FALSE supporting clause: evidence against, per unit of weight.
+AGAINST_PER_WEIGHT = 0.8
+# A generic class says "a bug of this kind, not one the library knows": it is the
+# fallback, so it starts behind any specific class whose evidence fits.
+GENERIC_PRIOR = -1.0
+# Candidates within this factor of the best one are rivals (see ambiguity).
+RIVAL_RATIO = 3.0
+# An origin is ranked just above (confirmed) or below (not yet) its mechanism.
+ORIGIN_STEP = 0.01
+# Clause kinds an origin signature repeats from the mechanism it refines.
+_ORIGIN_RESTATES = frozenset({"exception_function", "panic_kind", "fix_status"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +83,9 @@ class Evidence:
     observed: Optional[str]
     weight: float
     why: Optional[str] = None
+    background: float = 0.5  # chance the clause holds on a crash nothing is known about
+    contribution: float = 0.0  # log-odds this evidence adds to the candidate
+    observable: Optional[str] = None  # what must be seen to decide it
 
 
 @dataclass(frozen=True)
@@ -60,11 +98,12 @@ class FixVerdict:
 class Verdict:
     signature: Signature
     status: str
-    score: float
+    score: float  # posterior probability among the candidates not ruled out (0 when ruled out)
     evidence: Tuple[Evidence, ...]
     fixes: Tuple[FixVerdict, ...]
-    support: float = 0.0
+    support: float = 0.0  # confirmed weight minus contradicted supporting weight (kept for the v1 contract)
     tie: bool = False
+    log_score: float = 0.0  # unnormalised log-odds behind ``score``
 
     @property
     def contradicted_by(self) -> Tuple[Evidence, ...]:
@@ -87,26 +126,65 @@ class Verdict:
         return any(e.required and e.result is Tri.TRUE and e.kind in SITE_KINDS for e in self.evidence)
 
     @property
-    def rank_key(self) -> Tuple[int, int, float, float]:
-        # Groups: specific candidates, generic candidates, candidates with no
-        # confirmed required evidence at all (nothing contradicts them, nothing
-        # supports them), ruled out.
-        if self.status == RULED_OUT:
-            group = 3
-        elif not self.anchored:
-            group = 2
-        else:
-            group = 1 if self.signature.generic else 0
-        return (group, 0 if self.status == MATCH else 1, -round(self.support, 6), -round(self.score, 6))
-
-    @property
     def specific(self) -> bool:
         return self.status in (MATCH, PARTIAL) and not self.signature.generic and self.anchored
 
 
-# A kernel that carries the fix makes the class unlikely, but a fix can be partial
-# (several classes here are follow-ups of incomplete fixes): supporting evidence.
-FIX_WEIGHT = 2.0
+@dataclass(frozen=True)
+class Decider:
+    """What would tell two candidates apart: observables neither report showed."""
+
+    between: Tuple[str, str]
+    observables: Tuple[str, ...]
+    how: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    candidates: Tuple[Verdict, ...]  # best first
+    deciders: Tuple[Decider, ...]
+
+
+# How an SRE gets to see an observable (for "what would decide").
+_SHINFO_HOW = "a vmcore (gsotriage on the dump, or crash> struct skb_shared_info) or an skb_dump() in the log shows it"
+HOW_TO_OBSERVE: Dict[str, str] = {
+    "gso_size": _SHINFO_HOW,
+    "gso_segs": _SHINFO_HOW,
+    "gso_type": _SHINFO_HOW,
+    "frag_list": _SHINFO_HOW,
+    "nr_frags": _SHINFO_HOW,
+    "dataref": _SHINFO_HOW,
+    "the frag_list members": "a vmcore shows the frag_list chain (gsotriage walks it)",
+    "the call trace": "the full Call Trace (console log, vmcore-dmesg.txt or crash> bt) shows it",
+    "the crash site (RIP/pc)": "the RIP:/pc : line of the oops shows it",
+    "the oops headline": "the first line of the oops report shows it",
+    "the fault address (CR2/far)": "the oops headline or CR2 line shows it",
+    "the BUG/WARN source line": "the 'kernel BUG at' / 'WARNING: ... at' line shows it",
+    "the exception registers": "the register dump of the oops shows it",
+    "the kernel release": "uname -r, or the 'Linux version' / CPU: line of the log",
+    "the taint flags": "the 'Tainted:' field of the CPU: line shows it",
+    "the loaded modules": "the 'Modules linked in:' line shows them",
+    "the attached BPF programs": "a vmcore shows them (on a live node: bpftool net / bpftool prog)",
+    "the net devices and their features": "a vmcore shows them (on a live node: ethtool -k DEV)",
+}
+
+
+def _how(observable: str) -> str:
+    for part in observable.split(" and "):
+        if part in HOW_TO_OBSERVE:
+            return HOW_TO_OBSERVE[part]
+    return "a vmcore of the crash shows it"
+
+
+def _contribution(kind: str, required: bool, result: Tri, weight: float, background: float) -> float:
+    if kind == "fix_status":
+        return -FIXED_PENALTY if result is Tri.FALSE else 0.0
+    bg = min(max(background, 1e-4), 1.0)
+    if result is Tri.TRUE:
+        return weight / 2.0 * -math.log(bg)
+    if result is Tri.FALSE:
+        return 0.0 if required else -AGAINST_PER_WEIGHT * weight
+    return math.log(bg) if required else 0.0
 
 
 def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
@@ -122,17 +200,22 @@ def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
                 result=result,
                 expected="a kernel without the fix",
                 observed=f"{state}: {f.status.basis}",
-                weight=FIX_WEIGHT,
+                weight=0.0,
                 why="derived from the kernel version and the fix's verified releases",
+                background=1.0,
+                contribution=_contribution("fix_status", False, result, 0.0, 1.0),
+                observable="the kernel release",
             )
         )
     return out
 
 
-def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
+def evaluate_signature(sig: Signature, report: CrashReport, ctx: Optional[EvalContext] = None) -> Verdict:
+    ctx = ctx if ctx is not None else EvalContext.of(report)
     evidence: List[Evidence] = []
     for spec in sig.clauses:
-        res = spec.clause.evaluate(report)
+        res = spec.clause.check(ctx)
+        bg = spec.clause.background()
         evidence.append(
             Evidence(
                 clause=spec.clause.describe(),
@@ -143,6 +226,9 @@ def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
                 observed=res.observed,
                 weight=spec.weight,
                 why=spec.why,
+                background=round(bg, 6),
+                contribution=round(_contribution(spec.clause.kind, spec.required, res.value, spec.weight, bg), 6),
+                observable=spec.clause.observable(),
             )
         )
     fixes = tuple(FixVerdict(f, fix_status(report.kernel, f.first_release, f.stable)) for f in sig.fixed_by)
@@ -154,21 +240,22 @@ def evaluate_signature(sig: Signature, report: CrashReport) -> Verdict:
         status = MATCH
     else:
         status = PARTIAL
-    total = sum(e.weight for e in evidence)
-    score = sum(e.weight for e in evidence if e.result is Tri.TRUE) / total if total else 0.0
     support = sum(e.weight for e in evidence if e.result is Tri.TRUE) - sum(
         e.weight for e in evidence if e.result is Tri.FALSE and not e.required
     )
-    return Verdict(sig, status, round(score, 4), tuple(evidence), fixes, support=round(support, 4))
+    log_score = sum(e.contribution for e in evidence) + (GENERIC_PRIOR if sig.generic else 0.0)
+    return Verdict(sig, status, 0.0, tuple(evidence), fixes, support=round(support, 4), log_score=log_score)
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     report: CrashReport
-    verdicts: Tuple[Verdict, ...]  # ranked, best first
+    verdicts: Tuple[Verdict, ...]  # ranked by score, best first
+    ambiguity: Optional[Ambiguity] = None
 
     @property
     def top(self) -> Optional[Verdict]:
+        """The best-scoring candidate, when it has confirmed evidence about this crash."""
         if self.report.live:
             # A running kernel has not crashed: no root cause is ever named (see "exposure").
             return None
@@ -176,9 +263,17 @@ class Diagnosis:
         return v if v is not None and v.status != RULED_OUT and v.anchored else None
 
     @property
+    def status(self) -> Optional[str]:
+        """match | partial | ambiguous, or None when nothing is named."""
+        if self.top is None:
+            return None
+        return AMBIGUOUS if self.ambiguity is not None else self.top.status
+
+    @property
     def specific_root_cause(self) -> bool:
+        """One specific (non-generic) root cause is named."""
         top = self.top
-        return top is not None and top.specific
+        return top is not None and top.specific and self.ambiguity is None
 
     @property
     def bucket(self) -> str:
@@ -198,28 +293,26 @@ class Diagnosis:
         return f"{kind}:{fn}{mod}:{top}"
 
 
-def _refinement_order(verdicts: List[Verdict]) -> List[Verdict]:
-    """An origin signature that fully matches goes right before the mechanism
-    signature it refines when that one matches too: it explains the same crash one
-    step further. A merely partial origin stays where its evidence puts it."""
-    out = list(verdicts)
-    for v in verdicts:
-        parent = v.signature.refines
-        if parent is None or v.status != MATCH:
-            continue
-        i = out.index(v)
-        j = next((k for k, w in enumerate(out) if w.signature.id == parent), None)
-        if j is not None and j < i and out[j].status == v.status:
-            out.insert(j, out.pop(i))
-    return out
-
-
 def _related(a: Verdict, b: Verdict) -> bool:
     return a.signature.refines == b.signature.id or b.signature.refines == a.signature.id
 
 
-def _rule_out_orphaned_origins(verdicts: List[Verdict]) -> List[Verdict]:
-    """An origin explains its mechanism; when the mechanism is ruled out, so is the origin."""
+def _origin_score(origin: Verdict, parent: Verdict) -> float:
+    """An origin scores as its mechanism, plus its own evidence once all of it is
+    confirmed (MATCH); until then, minus the cost of what it lacks. Evidence it
+    repeats from the mechanism (the site, the panic kind, the same clause) counts
+    once, in the mechanism."""
+    repeated = {e.clause for e in parent.evidence}
+    own = [e for e in origin.evidence if e.kind not in _ORIGIN_RESTATES and e.clause not in repeated]
+    if origin.status == MATCH:
+        return parent.log_score + max(sum(e.contribution for e in own), 0.0) + ORIGIN_STEP
+    lacking = sum(e.contribution for e in own if e.result is Tri.UNKNOWN and e.required)
+    return parent.log_score + lacking - ORIGIN_STEP
+
+
+def _with_origins(verdicts: List[Verdict]) -> List[Verdict]:
+    """An origin explains its mechanism one step further: it is ruled out with the
+    mechanism, and otherwise scored from it (see _origin_score)."""
     by_id = {v.signature.id: v for v in verdicts}
     out = []
     for v in verdicts:
@@ -236,17 +329,72 @@ def _rule_out_orphaned_origins(verdicts: List[Verdict]) -> List[Verdict]:
                 why="an origin only explains a crash of the mechanism it refines",
             )
             v = replace(v, status=RULED_OUT, evidence=(*v.evidence, why))
+        elif parent is not None and v.status != RULED_OUT:
+            v = replace(v, log_score=_origin_score(v, parent))
         out.append(v)
     return out
 
 
+def _posterior(verdicts: List[Verdict]) -> List[Verdict]:
+    live = [v.log_score for v in verdicts if v.status != RULED_OUT]
+    if not live:
+        return verdicts
+    peak = max(live)
+    total = sum(math.exp(x - peak) for x in live)
+    return [
+        replace(v, score=0.0 if v.status == RULED_OUT else round(math.exp(v.log_score - peak) / total, 4))
+        for v in verdicts
+    ]
+
+
+def _rank(v: Verdict) -> Tuple[int, float, str]:
+    # Ruled out last; then by log-odds (the posterior's order, without rounding).
+    return (1 if v.status == RULED_OUT else 0, -round(v.log_score, 6), v.signature.id)
+
+
+def _decider(a: Verdict, b: Verdict) -> Decider:
+    observables: List[str] = []
+    for v in (b, a):  # the rival's missing evidence first: seeing it confirms or removes the rival
+        for e in v.unknown_required:
+            if e.observable and e.observable not in observables:
+                observables.append(e.observable)
+    return Decider(
+        between=(a.signature.id, b.signature.id),
+        observables=tuple(observables),
+        how=tuple(dict.fromkeys(_how(o) for o in observables)),
+    )
+
+
+def _ambiguity(ranked: Sequence[Verdict]) -> Optional[Ambiguity]:
+    """The best specific candidate has rivals (specific, unrelated, within RIVAL_RATIO
+    of its score): the evidence does not choose between them."""
+    top = ranked[0] if ranked else None
+    if top is None or top.status == RULED_OUT or not top.anchored or top.signature.generic:
+        return None
+    rivals = [
+        v
+        for v in ranked[1:]
+        if v.status != RULED_OUT
+        and v.anchored
+        and not v.signature.generic
+        and not _related(v, top)
+        and v.log_score >= top.log_score - math.log(RIVAL_RATIO)
+    ]
+    if not rivals:
+        return None
+    return Ambiguity(candidates=(top, *rivals), deciders=tuple(_decider(top, r) for r in rivals))
+
+
 def diagnose(report: CrashReport, signatures: Sequence[Signature]) -> Diagnosis:
-    evaluated = _rule_out_orphaned_origins([evaluate_signature(s, report) for s in signatures])
-    verdicts = sorted(evaluated, key=lambda v: (v.rank_key, v.signature.id))
-    verdicts = _refinement_order(verdicts)
+    ctx = EvalContext.of(report)
+    evaluated = _with_origins([evaluate_signature(s, report, ctx) for s in signatures])
+    ranked = sorted(_posterior(evaluated), key=_rank)
     marked: List[Verdict] = []
-    for i, v in enumerate(verdicts):
-        same = [w for j, w in enumerate(verdicts) if j != i and w.rank_key == v.rank_key and not _related(v, w)]
-        tie = bool(same) and v.status != RULED_OUT
-        marked.append(replace(v, tie=tie))
-    return Diagnosis(report, tuple(marked))
+    for i, v in enumerate(ranked):
+        same = [
+            w
+            for j, w in enumerate(ranked)
+            if j != i and w.status != RULED_OUT and abs(w.log_score - v.log_score) < 1e-6 and not _related(v, w)
+        ]
+        marked.append(replace(v, tie=bool(same) and v.status != RULED_OUT))
+    return Diagnosis(report, tuple(marked), None if report.live else _ambiguity(marked))

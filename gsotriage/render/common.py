@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Set
 
-from gsotriage.match.clauses import FramePattern, FramesClause
+from gsotriage.match.clauses import FramePattern, FramesClause, Tri
 from gsotriage.match.engine import RULED_OUT, Diagnosis, Evidence, Verdict
 from gsotriage.model import CrashReport, Frame, Skb
 
@@ -138,22 +138,22 @@ def _contradiction(e: Evidence) -> str:
 
 
 def loser_reason(v: Verdict, top: Optional[Verdict]) -> str:
+    """Why ``v`` is not the answer: what contradicts it, or what it lacks."""
     if v.status == RULED_OUT:
         return "ruled out: " + "; ".join(f"{e.clause} ({_contradiction(e)})" for e in v.contradicted_by)
     unknown = [e.clause for e in v.unknown_required]
-    if v.tie and top is not None and v.rank_key == top.rank_key:
-        return "TIE with the top verdict: the evidence cannot separate them" + (
-            f"; would need: {', '.join(unknown)}" if unknown else ""
-        )
+    lacks = f"; lacks (not observed): {', '.join(unknown)}" if unknown else ""
+    fixed = [e for e in v.evidence if e.kind == "fix_status" and e.result is Tri.FALSE]
+    carried = f"; this kernel carries its fix ({fixed[0].clause.rsplit(' ', 1)[-1]})" if fixed else ""
+    if top is not None and v.tie and abs(v.log_score - top.log_score) < 1e-6:
+        return "TIE with the top verdict: the evidence cannot separate them" + lacks + carried
     if top is not None and v.signature.generic and not top.signature.generic:
-        return "generic class: a specific root cause explains the crash"
-    if top is not None and top.status == "match" and v.status == "partial":
-        why = f"partial only (confirmed evidence {v.support:g} vs {top.support:g} for a full match)"
-    else:
-        why = f"less confirmed evidence ({v.support:g}" + (f" vs {top.support:g})" if top is not None else ")")
-    if unknown:
-        why += "; not observed: " + ", ".join(unknown)
-    return why
+        return f"generic class: a specific root cause explains more of the crash (score {v.score:.2f})" + carried
+    against = [e.clause for e in v.evidence if not e.required and e.result is Tri.FALSE and e.kind != "fix_status"]
+    why = f"score {v.score:.2f}" + (f" vs {top.score:.2f}" if top is not None else "")
+    if against:
+        why += "; against it: " + ", ".join(against)
+    return why + lacks + carried
 
 
 def shown_in_differential(v: Verdict, top: Optional[Verdict], verbose: bool) -> bool:

@@ -129,7 +129,7 @@ def test_live_report_claims_no_panic(live_json: dict, kernel61: Kernel) -> None:
         assert kernel61.package_version.split("-")[0] in (r["kernel"]["distro_version"] or "")
     # Exit 1: nothing specific; no root cause is named for a kernel that has not crashed.
     s = live_json["summary"]
-    assert s == {"root_cause": None, "status": None, "specific": False, "tie": False, "exit_code": 1}
+    assert s == {"root_cause": None, "status": None, "specific": False, "tie": False, "score": None, "exit_code": 1}
     assert any("no crash is claimed" in n for n in r["notes"])
 
 

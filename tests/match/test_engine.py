@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List
 
 import pytest
@@ -158,12 +159,20 @@ def sig(tmp_path, sid: str, required: str = "", tags: str = "[gso]", extra: str 
     return s
 
 
-def test_verdict_statuses_and_score(tmp_path):
+def test_verdict_statuses_and_log_odds(tmp_path):
     s = sig(tmp_path, "sig-a", "    - skb: {field: shinfo.frag_list, is_null: true}")
-    assert evaluate_signature(s, report(shinfo=SharedInfo(frag_list=0, gso_segs=0))).status == "match"
+    full = evaluate_signature(s, report(shinfo=SharedInfo(frag_list=0, gso_segs=0)))
+    assert full.status == "match"
     v = evaluate_signature(s, report())
     assert v.status == "partial" and [e.clause for e in v.unknown_required] == ["shinfo.frag_list is null"]
-    assert v.score == pytest.approx(2 / 5)  # exception (2) TRUE of 2+2+1
+    site, frag_list, gso_segs = v.evidence
+    # A confirmed rare fact adds ln(1/background); a required fact left unseen costs ln(background);
+    # supporting evidence left unseen costs nothing.
+    assert site.contribution == pytest.approx(-math.log(site.background), abs=1e-5)
+    assert frag_list.contribution == pytest.approx(math.log(frag_list.background), abs=1e-5)
+    assert gso_segs.contribution == 0.0
+    assert v.log_score == pytest.approx(site.contribution + frag_list.contribution, abs=1e-5)
+    assert full.log_score > v.log_score
     v = evaluate_signature(s, report(shinfo=SharedInfo(frag_list=0x1000)))
     assert v.status == "ruled-out" and v.contradicted_by[0].observed == "0x1000"
 

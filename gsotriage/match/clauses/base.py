@@ -2,6 +2,11 @@
 FALSE or UNKNOWN, with what it expected and what it observed.
 
 A clause never raises on a report: what the report did not observe is UNKNOWN.
+Besides its answer, every clause knows its ``background()``: the chance that it
+holds on a crash nothing is known about (a NULL skb pointer is common, a
+gso_size of exactly 0xFFFF is rare). The engine uses it to weigh evidence:
+confirming a rare fact counts more, and a rare fact left unobserved costs a
+candidate probability (docs/scoring.md).
 ``role`` says what a clause is about, so the engine can tell evidence about the
 crash from facts about the kernel's configuration without a list of kind names:
 ``site`` (where it crashed: the exception function, the frames), ``crash``
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, List, Mapping, Optional, Type
 
 from gsotriage.model import CrashReport
+
+from .context import EvalContext
 
 __all__ = [
     "CLAUSES",
@@ -78,6 +85,21 @@ class Clause:
     def __init__(self, arg: Any) -> None:
         self.arg = arg
 
+    def evaluate(self, report: CrashReport, ctx: Optional[EvalContext] = None) -> Result:
+        """TRUE/FALSE/UNKNOWN on ``report`` (``ctx``: computed once per report by the engine)."""
+        return self.check(ctx if ctx is not None else EvalContext.of(report))
+
+    def check(self, ctx: EvalContext) -> Result:
+        raise NotImplementedError
+
+    def background(self) -> float:
+        """The chance (0, 1] that this clause holds on a crash nothing is known about."""
+        return 0.5
+
+    def observable(self) -> str:
+        """What must be seen to decide this clause (for "what would decide" answers)."""
+        return self.kind
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         kind = cls.__dict__.get("kind")
@@ -85,9 +107,6 @@ class Clause:
             assert kind not in CLAUSES, f"clause kind {kind!r} defined twice"
             assert getattr(cls, "role", None) in ROLES, f"clause kind {kind!r} needs a role of {ROLES}"
             CLAUSES[kind] = cls
-
-    def evaluate(self, report: CrashReport) -> Result:
-        raise NotImplementedError
 
     def describe(self) -> str:
         return f"{self.kind}: {self.arg}"

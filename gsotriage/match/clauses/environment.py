@@ -10,6 +10,7 @@ from gsotriage.kernel.versions import parse_version
 from gsotriage.model import CrashReport
 
 from .base import STR_OR_LIST, Clause, Result, Tri, as_list
+from .context import EvalContext
 
 __all__ = ["BpfProgramsClause", "KernelClause", "ModuleLoadedClause", "NetdevFeatureClause", "TaintClause"]
 
@@ -42,7 +43,14 @@ class KernelClause(Clause):
             parts.append(f"arch {self.arg['arch']}")
         return "kernel " + ", ".join(parts)
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.5 if "release" not in self.arg else 0.2
+
+    def observable(self) -> str:
+        return "the kernel release"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         rel = report.kernel.release
         if rel is None:
             return Result(Tri.UNKNOWN, self.describe(), None)
@@ -75,7 +83,14 @@ class TaintClause(Clause):
         },
     }
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.3
+
+    def observable(self) -> str:
+        return "the taint flags"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         flags = report.kernel.taint_flags
         if flags is None:
             return Result(Tri.UNKNOWN, self.describe(), None)
@@ -100,7 +115,14 @@ class ModuleLoadedClause(Clause):
     def describe(self) -> str:
         return "module loaded: " + " or ".join(as_list(self.arg))
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return min(0.5, 0.05 * len(as_list(self.arg)))
+
+    def observable(self) -> str:
+        return "the loaded modules"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         mods = _modules(report)
         want = as_list(self.arg)
         if mods is None:
@@ -129,7 +151,14 @@ class BpfProgramsClause(Clause):
     def describe(self) -> str:
         return "BPF programs " + ", ".join(f"{k}={v}" for k, v in self.arg.items())
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.3 if self.arg.get("attached", True) else 0.7
+
+    def observable(self) -> str:
+        return "the attached BPF programs"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         progs = None if report.net is None else report.net.bpf_programs
         if progs is None:
             return Result(Tri.UNKNOWN, self.describe(), None)
@@ -163,7 +192,14 @@ class NetdevFeatureClause(Clause):
     def describe(self) -> str:
         return "net device " + ", ".join(f"{k}={v}" for k, v in self.arg.items())
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.3
+
+    def observable(self) -> str:
+        return "the net devices and their features"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         devs = None if report.net is None else report.net.devices
         if devs is None:
             return Result(Tri.UNKNOWN, self.describe(), None)

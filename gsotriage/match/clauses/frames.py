@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from gsotriage.kernel.symbols import base_name
-from gsotriage.model import CrashReport
 
 from .base import STR_OR_LIST, Clause, Result, Tri, as_list
+from .context import EvalContext
 
-__all__ = ["ExceptionFunctionClause", "FramePattern", "FramesAbsentClause", "FramesClause", "crash_stack"]
+__all__ = ["ExceptionFunctionClause", "FramePattern", "FramesAbsentClause", "FramesClause"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,12 @@ class FramePattern:
             alts.append((None, part or None, module))
         return cls(tuple(alts), text)
 
+    def background(self) -> float:
+        """Chance that a given frame of a crash stack matches: a named function is rare,
+        a few alternatives less so, a regular expression may catch a family."""
+        p = sum(0.2 if rx is not None else 0.05 for rx, _name, _mod in self.alternatives)
+        return min(0.6, p)
+
     def matches(self, function: Optional[str], module: Optional[str]) -> bool:
         if function is None:
             return False
@@ -50,24 +56,6 @@ class FramePattern:
                 continue
             return True
         return False
-
-
-def crash_stack(report: CrashReport) -> List[Tuple[str, Optional[str]]]:
-    """Function names from the crash site down, ``?`` frames and the panic machinery dropped.
-
-    The exception function heads the list; it is not repeated when the trace
-    lists it too.
-    """
-    out: List[Tuple[str, Optional[str]]] = []
-    if report.panic.function:
-        out.append((report.panic.function, report.panic.module))
-    for frame in report.frames:
-        if frame.questionable or frame.context.value == "exception":
-            continue
-        if out and frame.function == out[-1][0] and len(out) == 1:
-            continue
-        out.append((frame.function, frame.module))
-    return out
 
 
 def _fmt_stack(stack: Sequence[Tuple[str, Optional[str]]], limit: int = 12) -> str:
@@ -131,8 +119,22 @@ class FramesClause(Clause):
                 return hits
         return None
 
-    def evaluate(self, report: CrashReport) -> Result:
-        stack = crash_stack(report)
+    def background(self) -> float:
+        # The first pattern of a chain usually is the site, which the exception
+        # function clause counts; each caller that must follow in order makes the
+        # chain rarer.
+        pats = self.patterns[1:] or self.patterns
+        p = 1.0
+        for pat in pats:
+            p *= min(1.0, pat.background() * 2)
+        return max(p, 1e-4)
+
+    def observable(self) -> str:
+        return "the call trace"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
+        stack = ctx.stack
         expected = " <- ".join(p.text for p in self.patterns)
         if not stack:
             return Result(Tri.UNKNOWN, expected, None)
@@ -158,8 +160,15 @@ class FramesAbsentClause(Clause):
     def describe(self) -> str:
         return "no frame " + ", ".join(p.text for p in self.patterns)
 
-    def evaluate(self, report: CrashReport) -> Result:
-        stack = crash_stack(report)
+    def background(self) -> float:
+        return 0.9
+
+    def observable(self) -> str:
+        return "the call trace"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
+        stack = ctx.stack
         expected = "none of " + ", ".join(p.text for p in self.patterns)
         if not stack:
             return Result(Tri.UNKNOWN, expected, None)
@@ -184,7 +193,14 @@ class ExceptionFunctionClause(Clause):
     def describe(self) -> str:
         return "exception in " + " or ".join(p.text for p in self.patterns)
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return min(0.5, sum(p.background() for p in self.patterns) / 2)
+
+    def observable(self) -> str:
+        return "the crash site (RIP/pc)"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         fn = report.panic.function
         expected = " or ".join(p.text for p in self.patterns)
         if fn is None:

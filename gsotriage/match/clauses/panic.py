@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gsotriage.model import CrashReport, PanicKind
+from gsotriage.model import PanicKind
 
 from .base import RANGE, Clause, Result, Tri, as_list, hex_or_unknown
+from .context import EvalContext
 
 __all__ = ["BugFileClause", "FaultAddressClause", "MessageClause", "PanicKindClause", "RegisterValueClause"]
 
@@ -27,7 +28,14 @@ class PanicKindClause(Clause):
     def describe(self) -> str:
         return "panic kind " + " or ".join(as_list(self.arg))
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return min(0.8, 0.1 * len(as_list(self.arg)))
+
+    def observable(self) -> str:
+        return "the oops headline"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         kinds = as_list(self.arg)
         observed = report.panic.kind
         if observed is None:
@@ -48,7 +56,14 @@ class MessageClause(Clause):
     def describe(self) -> str:
         return f"message =~ /{self.arg}/"
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.2
+
+    def observable(self) -> str:
+        return "the oops headline"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         texts = [t for t in (report.panic.message, report.panic.panic_message) if t]
         if not texts:
             return Result(Tri.UNKNOWN, f"/{self.arg}/", None)
@@ -64,7 +79,14 @@ class FaultAddressClause(Clause):
     def describe(self) -> str:
         return f"fault address in [{hex_or_unknown(self.arg.get('min'))}, {hex_or_unknown(self.arg.get('max'))}]"
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.3 if (self.arg.get("max") is not None and self.arg["max"] < 65536) else 0.2
+
+    def observable(self) -> str:
+        return "the fault address (CR2/far)"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         lo, hi = self.arg.get("min"), self.arg.get("max")
         expected = f"[{hex_or_unknown(lo)}, {hex_or_unknown(hi)}]"
         addr = report.panic.fault_address
@@ -72,6 +94,9 @@ class FaultAddressClause(Clause):
             return Result(Tri.UNKNOWN, expected, None)
         ok = (lo is None or addr >= lo) and (hi is None or addr <= hi)
         return Result(Tri.of(ok), expected, hex(addr))
+
+
+_ANY_FILES = ("net/core/dev.c", "mm/slub.c", "drivers/net/ethernet/intel/e1000/e1000_main.c")
 
 
 class BugFileClause(Clause):
@@ -83,7 +108,15 @@ class BugFileClause(Clause):
     def describe(self) -> str:
         return f"BUG/WARN in file /{self.arg}/"
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        # A pattern that any source file satisfies ("." in the generic classes) is no evidence.
+        return 0.9 if all(re.search(self.arg, f) for f in _ANY_FILES) else 0.1
+
+    def observable(self) -> str:
+        return "the BUG/WARN source line"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         f = report.panic.bug_file
         if f is None:
             return Result(Tri.UNKNOWN, f"/{self.arg}/", None)
@@ -104,7 +137,14 @@ class RegisterValueClause(Clause):
     def describe(self) -> str:
         return "a register holds " + " or ".join(hex(v) for v in self.arg)
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return min(0.5, 0.05 * len(self.arg))
+
+    def observable(self) -> str:
+        return "the exception registers"
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         regs = {k: v for k, v in report.registers.items() if k not in ("RIP", "RSP", "EFLAGS", "CS", "SS", "PC", "SP")}
         if not regs:
             return Result(Tri.UNKNOWN, self.describe(), None)

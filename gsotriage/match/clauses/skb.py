@@ -9,6 +9,7 @@ from gsotriage.kernel.gso import decode_gso_type
 from gsotriage.model import CrashReport, Skb
 
 from .base import RANGE, Clause, Result, Tri
+from .context import EvalContext
 
 __all__ = ["SKB_FIELDS", "FragListMembersClause", "SkbClause", "SkbRelationClause"]
 
@@ -45,6 +46,46 @@ SKB_FIELDS = {
     "shinfo.dataref",
     "shinfo.frag_list_count",
 }
+
+
+# What to look at, in an SRE's words, per field (for "what would decide").
+_FIELD_NAMES = {
+    "shinfo.gso_size": "gso_size",
+    "shinfo.gso_segs": "gso_segs",
+    "shinfo.gso_type": "gso_type",
+    "shinfo.frag_list": "frag_list",
+    "shinfo.nr_frags": "nr_frags",
+    "shinfo.dataref": "dataref",
+    "shinfo.frag_list_count": "the frag_list members",
+}
+
+
+# Fields with a small domain: a given value is common.
+_SMALL_DOMAIN = {
+    "encapsulation": 0.5,
+    "cloned": 0.5,
+    "head_frag": 0.5,
+    "pp_recycle": 0.5,
+    "ip_summed": 0.25,
+    "shinfo.nr_frags": 0.15,
+    "shinfo.dataref": 0.3,
+    "shinfo.frag_list_count": 0.15,
+}
+
+
+def _value_chance(field: Optional[str], value: Any) -> float:
+    """The chance that ``field`` holds ``value`` on an skb nothing is known about: common
+    for flags and small counters, about 1% for one value of a size or length (a
+    signature naming one is naming a pathological value, like GSO_BY_FRAGS)."""
+    if field in _SMALL_DOMAIN:
+        return _SMALL_DOMAIN[field]
+    if value == 0:
+        return 0.3  # zero is the common "unset" value (gso_segs of DODGY skbs, data_len of linear skbs)
+    return 0.01
+
+
+def _rewritten(shown: str, how: str) -> str:
+    return f"{shown} at the crash, not at entry: {how}"
 
 
 def _skb_value(skb: Skb, path: str) -> Any:
@@ -118,27 +159,34 @@ class SkbClause(Clause):
         value = hex(self.value) if self.field == "shinfo.gso_size" and self.value == 0xFFFF else self.value
         return f"{self.field} {self.op} {value}"
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        if self.field is None:
+            n = len(self.value)
+            return {"flags_all": 0.3**n, "flags_any": min(0.8, 0.3 * n), "flags_none": 0.8**n}[self.op]
+        if self.op in ("eq", "ne", "in", "not_in"):
+            values = self.value if isinstance(self.value, list) else [self.value]
+            p = min(0.9, sum(_value_chance(self.field, v) for v in values))
+            return p if self.op in ("eq", "in") else 1.0 - p
+        return 0.5
+
+    def observable(self) -> str:
+        return _FIELD_NAMES.get(self.field or "shinfo.gso_type", self.field or "gso_type")
+
+    def check(self, ctx: EvalContext) -> Result:
+        report = ctx.report
         skb = _subject(report)
         expected = self.describe()
         if skb is None:
             return Result(Tri.UNKNOWN, expected, None)
         if self.field is None:
-            flags = _gso_flags(report, skb)
-            if flags is None:
-                return Result(Tri.UNKNOWN, expected, None)
-            want = set(self.value)
-            have = set(flags)
-            ok = {
-                "flags_all": want <= have,
-                "flags_any": bool(want & have),
-                "flags_none": not (want & have),
-            }[self.op]
-            return Result(Tri.of(ok), expected, "|".join(flags) or "0")
+            return self._flags(ctx, skb, expected)
         value = _skb_value(skb, self.field)
         if value is None:
             return Result(Tri.UNKNOWN, expected, None)
         shown = hex(value) if self.field == "shinfo.frag_list" else str(value)
+        change = ctx.changes.get(self.field)
+        if change is not None:
+            return Result(Tri.UNKNOWN, expected, _rewritten(shown, change.name))
         if self.op == "is_null":
             return Result(Tri.of(value == 0), expected, shown)
         if self.op == "not_null":
@@ -147,6 +195,30 @@ class SkbClause(Clause):
             return Result(Tri.of(_OPS[self.op](value, self.value)), expected, shown)
         except TypeError:
             return Result(Tri.UNKNOWN, expected, f"{shown} (not comparable)")
+
+    def _flags(self, ctx: EvalContext, skb: Skb, expected: str) -> Result:
+        want = set(self.value)
+        change = ctx.changes.get("shinfo.gso_type")
+        if change is not None:
+            # The crash-time gso_type was rewritten; only what the path proves is known.
+            proven = set(ctx.implied.get("shinfo.gso_type", ()))
+            note = f"proven at entry by the path: {'|'.join(sorted(proven)) or 'nothing'}"
+            if self.op in ("flags_all", "flags_any") and (want <= proven if self.op == "flags_all" else want & proven):
+                return Result(Tri.TRUE, expected, note)
+            if self.op == "flags_none" and want & proven:
+                return Result(Tri.FALSE, expected, note)
+            shown = "|".join(_gso_flags(ctx.report, skb) or ()) or str(skb.shinfo.gso_type)
+            return Result(Tri.UNKNOWN, expected, _rewritten(shown, change.name) + f"; {note}")
+        flags = _gso_flags(ctx.report, skb)
+        if flags is None:
+            return Result(Tri.UNKNOWN, expected, None)
+        have = set(flags)
+        ok = {
+            "flags_all": want <= have,
+            "flags_any": bool(want & have),
+            "flags_none": not (want & have),
+        }[self.op]
+        return Result(Tri.of(ok), expected, "|".join(flags) or "0")
 
 
 class SkbRelationClause(Clause):
@@ -170,14 +242,24 @@ class SkbRelationClause(Clause):
         left, op, right = self.arg
         return f"{left} {op} {right}"
 
-    def evaluate(self, report: CrashReport) -> Result:
+    def background(self) -> float:
+        return 0.3
+
+    def observable(self) -> str:
+        left, _op, right = self.arg
+        return f"{_FIELD_NAMES.get(left, left)} and {_FIELD_NAMES.get(right, right)}"
+
+    def check(self, ctx: EvalContext) -> Result:
         left, op, right = self.arg
-        skb = _subject(report)
+        skb = _subject(ctx.report)
         if skb is None:
             return Result(Tri.UNKNOWN, self.describe(), None)
         a, b = _skb_value(skb, left), _skb_value(skb, right)
         if a is None or b is None:
             return Result(Tri.UNKNOWN, self.describe(), None)
+        change = ctx.changes.get(left) or ctx.changes.get(right)
+        if change is not None:
+            return Result(Tri.UNKNOWN, self.describe(), _rewritten(f"{left}={a}, {right}={b}", change.name))
         return Result(Tri.of(_OPS[op](a, b)), self.describe(), f"{left}={a}, {right}={b}")
 
 
@@ -204,11 +286,20 @@ class FragListMembersClause(Clause):
     def describe(self) -> str:
         return "frag_list members " + ", ".join(f"{k}={v}" for k, v in self.arg.items())
 
-    def evaluate(self, report: CrashReport) -> Result:
-        skb = _subject(report)
+    def background(self) -> float:
+        return 0.2 ** len(self.arg)
+
+    def observable(self) -> str:
+        return "the frag_list members"
+
+    def check(self, ctx: EvalContext) -> Result:
+        skb = _subject(ctx.report)
         expected = self.describe()
         if skb is None:
             return Result(Tri.UNKNOWN, expected, None)
+        change = ctx.changes.get("frag_list_members")
+        if change is not None:
+            return Result(Tri.UNKNOWN, expected, _rewritten("the chain at the crash", change.name))
         sh = skb.shinfo
         if sh.frag_list == 0:
             members: Tuple[Any, ...] = ()

@@ -1,0 +1,153 @@
+"""What the kernel does to an skb on its way to the crash site.
+
+A dump shows the skb at the moment of the crash, not as it entered
+segmentation or GRO. Functions on (or just returned from) the crashing path
+rewrite fields first: ``skb_segment_list()`` ends with ``skb_gso_reset()``,
+``__pskb_pull_tail()`` moves data and lengths, GRO sets ``gso_segs`` and some
+``gso_type`` bits only in its complete step. Signatures describe the skb at
+segmentation (or GRO) entry; a field one of these functions has rewritten is
+*unknown* at entry, unless the path itself proves its value (the fraglist
+segmentation functions are only called for SKB_GSO_FRAGLIST skbs).
+
+The table is data: each entry says which crash sites (or frames) imply the
+change, which fields it touches, what the path proves, and cites the kernel
+source it was read from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import FrozenSet, Iterable, List, Mapping, Tuple
+
+from gsotriage.kernel.symbols import base_name
+
+__all__ = ["CHANGES", "StateChange", "affected_fields", "changes_for"]
+
+# skb field paths, as the signature clauses name them (gsotriage.match.clauses.skb).
+_GSO = frozenset({"shinfo.gso_size", "shinfo.gso_segs", "shinfo.gso_type"})
+_FRAG_LIST = frozenset({"shinfo.frag_list", "shinfo.frag_list_count", "frag_list_members"})
+_LENGTHS = frozenset({"len", "data_len", "headlen", "truesize"})
+_NEAR = 3  # caller frames searched for a mutator in progress
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One way the kernel rewrites the skb before the crash site."""
+
+    name: str  # what happened, for the evidence: "skb_segment_list() ended with skb_gso_reset()"
+    # The change already happened when the crash site (or a function inlined at
+    # it) is one of these: they only run after it.
+    after: FrozenSet[str]
+    # The change is in progress when one of these is the crash site or on the stack.
+    during: FrozenSet[str]
+    fields: FrozenSet[str]
+    # Entry facts the path proves: field -> GSO flags it had at entry.
+    implies_flags: Mapping[str, Tuple[str, ...]]
+    since: str  # first upstream release with this behaviour
+    source: str  # where it was read, with the commit that introduced it
+
+    def applies(self, site: Iterable[str], stack: Iterable[str]) -> bool:
+        """``site``: the exception function and the functions inlined at it; ``stack``:
+        the caller frames, top first. A mutator counts as "in progress" only near the
+        top (the site or its first callers): further down, it has long returned or is
+        not what touched this skb."""
+        names = {base_name(s) for s in site}
+        near = names | {base_name(s) for s in list(stack)[:_NEAR]}
+        return bool(names & self.after) or bool(near & self.during)
+
+
+CHANGES: Tuple[StateChange, ...] = (
+    StateChange(
+        name="skb_segment_list() detached the frag_list first thing (skb_shinfo(skb)->frag_list = NULL)",
+        after=frozenset(),
+        during=frozenset({"skb_segment_list"}),
+        fields=_FRAG_LIST,
+        # Its only callers are the fraglist GSO paths (below).
+        implies_flags={"shinfo.gso_type": ("FRAGLIST",)},
+        since="v5.6",
+        source="net/core/skbuff.c skb_segment_list() (3a1296a38d0c, v5.6)",
+    ),
+    StateChange(
+        name="skb_segment_list() detached the frag_list and ended with skb_gso_reset() (gso_size, gso_segs, "
+        "gso_type zeroed; len/data_len reduced by the members)",
+        after=frozenset(
+            {
+                "__udp_gso_segment_list",
+                "__udpv4_gso_segment_list_csum",
+                "__udpv6_gso_segment_list_csum",
+                "__tcp4_gso_segment_list",
+                "__tcp6_gso_segment_list",
+                "__tcpv4_gso_segment_list_csum",
+                "__tcpv6_gso_segment_list_csum",
+            }
+        ),
+        during=frozenset(),
+        fields=_GSO | _FRAG_LIST | _LENGTHS,
+        # __udp_gso_segment() and tcp4/6_gso_segment() call the list variants only
+        # when skb_shinfo(skb)->gso_type & SKB_GSO_FRAGLIST.
+        implies_flags={"shinfo.gso_type": ("FRAGLIST",)},
+        since="v5.6",
+        source="net/core/skbuff.c skb_segment_list() (3a1296a38d0c, v5.6); callers in net/ipv4/udp_offload.c "
+        "(9fd1ff5d2ac7, v5.6) and net/ipv4/tcp_offload.c, net/ipv6/tcpv6_offload.c (bee88cd5bd83, v6.10)",
+    ),
+    StateChange(
+        name="__pskb_pull_tail() was moving bytes from the frags/frag_list into the head (lengths, frags and "
+        "frag_list change while it runs)",
+        after=frozenset(),
+        during=frozenset({"__pskb_pull_tail", "__skb_linearize", "skb_linearize", "pskb_may_pull_reason"}),
+        fields=_LENGTHS | _FRAG_LIST | frozenset({"shinfo.nr_frags"}),
+        implies_flags={},
+        since="v2.6",
+        source="net/core/skbuff.c __pskb_pull_tail()",
+    ),
+    StateChange(
+        name="pskb_expand_head() was reallocating the head (head, data and the shared info move)",
+        after=frozenset(),
+        during=frozenset({"pskb_expand_head"}),
+        fields=frozenset({"headlen", "truesize"}),
+        implies_flags={},
+        since="v2.6",
+        source="net/core/skbuff.c pskb_expand_head()",
+    ),
+    StateChange(
+        name="GRO was still merging: gso_segs and some gso_type bits are only set by the *_gro_complete() step",
+        after=frozenset(),
+        during=frozenset(
+            {
+                "dev_gro_receive",
+                "skb_gro_receive",
+                "skb_gro_receive_list",
+                "tcp_gro_receive",
+                "tcp4_gro_receive",
+                "tcp6_gro_receive",
+                "udp_gro_receive",
+                "udp4_gro_receive",
+                "udp6_gro_receive",
+                "inet_gro_receive",
+                "ipv6_gro_receive",
+            }
+        ),
+        fields=frozenset({"shinfo.gso_segs", "shinfo.gso_type"}),
+        implies_flags={},
+        since="v3.x",
+        source="net/ipv4/tcp_offload.c tcp_gro_complete(), net/ipv4/udp_offload.c udp4_gro_complete(): "
+        "gso_segs = NAPI_GRO_CB(skb)->count and gso_type |= ... at complete time",
+    ),
+)
+
+
+def changes_for(site: Iterable[str], stack: Iterable[str]) -> List[StateChange]:
+    """The state changes that apply to a crash at ``site`` (the exception function and
+    the functions inlined at it) with ``stack`` (the caller frames, top first)."""
+    site = list(site)
+    stack = list(stack)
+    return [c for c in CHANGES if c.applies(site, stack)]
+
+
+def affected_fields(changes: Iterable[StateChange]) -> Mapping[str, StateChange]:
+    """field path -> the (first) change that rewrote it."""
+    out: dict[str, StateChange] = {}
+    for change in changes:
+        for f in change.fields:
+            out.setdefault(f, change)
+    return out

@@ -1,0 +1,69 @@
+"""What every clause of one evaluation needs, computed once per report.
+
+``stack`` is the crash stack (site first, ``?`` frames and the panic machinery
+dropped); ``changes`` maps each skb field that the kernel rewrote on its way to
+the crash site to the rewrite (gsotriage.kernel.skbstate), and ``implied``
+holds the GSO flags the path itself proves the skb had at entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from gsotriage.kernel.skbstate import StateChange, affected_fields, changes_for
+from gsotriage.model import CrashReport
+
+__all__ = ["EvalContext", "crash_stack"]
+
+
+def crash_stack(report: CrashReport) -> List[Tuple[str, Optional[str]]]:
+    """Function names from the crash site down, ``?`` frames and the panic machinery dropped.
+
+    The exception function heads the list; it is not repeated when the trace
+    lists it too.
+    """
+    out: List[Tuple[str, Optional[str]]] = []
+    if report.panic.function:
+        out.append((report.panic.function, report.panic.module))
+    for frame in report.frames:
+        if frame.questionable or frame.context.value == "exception":
+            continue
+        if out and frame.function == out[-1][0] and len(out) == 1:
+            continue
+        out.append((frame.function, frame.module))
+    return out
+
+
+def _site(report: CrashReport) -> List[str]:
+    """The exception function and what is inlined at it (from the collector's
+    DWARF, or the ``[inline]`` frames a symbolised trace lists right above it)."""
+    site = [report.panic.function] if report.panic.function else []
+    site += list(report.panic.inlined)
+    for frame in report.frames:
+        if not frame.inline or frame.questionable:
+            break
+        site.append(frame.function)
+    return site
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    report: CrashReport
+    stack: List[Tuple[str, Optional[str]]]
+    changes: Mapping[str, StateChange] = field(default_factory=dict)
+    implied: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, report: CrashReport) -> EvalContext:
+        stack = crash_stack(report)
+        # Only a report that holds skb values can have them rewritten.
+        if not report.skbs:
+            return cls(report, stack)
+        callers = [name for name, _ in stack[1:]] if report.panic.function else [name for name, _ in stack]
+        found = changes_for(_site(report), callers)
+        implied: Dict[str, Tuple[str, ...]] = {}
+        for change in found:
+            for path, flags in change.implies_flags.items():
+                implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
+        return cls(report, stack, affected_fields(found), implied)
