@@ -83,6 +83,9 @@ def choose_debug_info(session: Session, vmlinux: Optional[str], dirs: Sequence[s
             return choice
         except DebugInfoMissing as exc:
             missing = str(exc)
+    if not settings.from_dump:
+        choice.degraded_why = f"{missing} (analysis from the dump's own kallsyms/BTF/ORC turned off)"
+        return choice
     try:
         choice.self_info = attach_self_info(
             session,

@@ -6,6 +6,8 @@ Config file: ``$GSOTRIAGE_CONFIG``, else ``${XDG_CONFIG_HOME:-~/.config}/gsotria
     debuginfod = false          # ask debuginfod when no local vmlinux matches (env GSOTRIAGE_DEBUGINFOD=1)
     no_debuginfo = false        # never load DWARF: kallsyms + BTF + ORC only (env GSOTRIAGE_NO_DEBUGINFO=1)
     standard_paths = true       # search /usr/lib/debug etc. (env GSOTRIAGE_NO_STANDARD_DEBUGINFO=1 turns off)
+    from_dump = true            # without DWARF, use the dump's own kallsyms + BTF + ORC; false: kernel log
+                                # only, as before (env GSOTRIAGE_FROM_DUMP=0)
 
     [profiles]
     enabled = true              # read and write per-build profiles (env GSOTRIAGE_PROFILES=0 turns off)
@@ -45,6 +47,7 @@ class Settings:
     debuginfod: bool = False
     no_debuginfo: bool = False
     standard_paths: bool = True
+    from_dump: bool = True
     profiles: bool = True
     profile_dirs: Tuple[str, ...] = ()
     notes: Tuple[str, ...] = field(default=(), compare=False)
@@ -93,6 +96,7 @@ def load_settings() -> Settings:
         debuginfod=_flag("GSOTRIAGE_DEBUGINFOD", dbg, "debuginfod", False),
         no_debuginfo=_flag("GSOTRIAGE_NO_DEBUGINFO", dbg, "no_debuginfo", False),
         standard_paths=_flag("GSOTRIAGE_NO_STANDARD_DEBUGINFO", dbg, "standard_paths", True, invert=True),
+        from_dump=_flag("GSOTRIAGE_FROM_DUMP", dbg, "from_dump", True),
         profiles=_flag("GSOTRIAGE_PROFILES", prof, "enabled", True),
         profile_dirs=tuple(os.path.expanduser(d) for d in dirs),
         notes=tuple(notes),

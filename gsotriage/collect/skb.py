@@ -420,7 +420,7 @@ class SkbFinder:
 
     def ordered(self) -> List[Tuple[str, Any]]:
         """Subject first: the first subject candidate that is a GSO skb, else the first subject, else
-        the first found."""
+        the first GSO skb, else the first found."""
         subject = None
         for addr in self.order:
             _origin, obj, is_subject = self.found[addr]
@@ -429,6 +429,9 @@ class SkbFinder:
                 break
         if subject is None:
             subject = next((a for a in self.order if self.found[a][2]), None)
+        if subject is None:
+            # No typed locals (no DWARF): the first GSO skb found, not a segment or a frag_list member.
+            subject = next((a for a in self.order if _is_gso(self.prog, self.found[a][1])), None)
         rest = [a for a in self.order if a != subject]
         chosen = ([subject] if subject is not None else []) + rest
         return [(self.found[a][0], self.found[a][1]) for a in chosen[:_MAX_SKBS]]
