@@ -69,6 +69,8 @@ class BtfIndex:
         self.strings = bytes(data[base + str_off : base + str_off + str_len])
         self.offsets = offsets if offsets is not None else self._scan()
         self._raw = bytes(self.types)
+        self._str_cache: Dict[str, Optional[int]] = {}
+        self._ids_cache: Dict[int, List[int]] = {}
 
     def _scan(self) -> array:
         offsets = array("I")
@@ -102,8 +104,12 @@ class BtfIndex:
 
     def string_offset(self, name: str) -> Optional[int]:
         """Offset of ``name`` in the string section (deduplicated: one copy of each string)."""
+        if name in self._str_cache:
+            return self._str_cache[name]
         pos = self.strings.find(b"\0" + name.encode() + b"\0")
-        return None if pos < 0 else pos + 1
+        found = None if pos < 0 else pos + 1
+        self._str_cache[name] = found
+        return found
 
     def _hits(self, value: int) -> Iterator[Tuple[int, int]]:
         """(type id, position) of every aligned u32 ``value`` in the type section, at C speed:
@@ -117,14 +123,16 @@ class BtfIndex:
                 yield i + 1, pos - self.offsets[i]
             pos = data.find(pat, pos + 1)
 
-    def ids_named(self, name: str) -> Iterator[int]:
+    def ids_named(self, name: str) -> List[int]:
         """Type ids whose name is ``name``."""
         off = self.string_offset(name)
         if off is None:
-            return
-        for tid, rel in self._hits(off):
-            if rel == 0:
-                yield tid
+            return []
+        got = self._ids_cache.get(off)
+        if got is None:
+            got = [tid for tid, rel in self._hits(off) if rel == 0]
+            self._ids_cache[off] = got
+        return got
 
     def enumerator(self, name: str) -> Optional[Tuple[int, int]]:
         """(enum type id, value) of the enumerator ``name`` (enum constants are not types)."""

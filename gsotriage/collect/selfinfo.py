@@ -13,7 +13,7 @@
   :mod:`.globaltypes`; enum constants from the BTF enums;
 * unwinding: drgn 0.3 unwinds with the ORC tables built into the kernel image
   (``__start_orc_unwind_ip`` ...) when no debug file is loaded, provided the main
-  module's address range is known (``_stext``..``_etext``). Modules' ORC comes
+  module's address range is known (``_stext``..``_end``). Modules' ORC comes
   from ``struct module`` (``arch.num_orcs``), which the BTF types describe.
 
 Without DWARF there are no inline frames, no locals by name and no source lines.
@@ -182,7 +182,9 @@ def attach_self_info(
     main = prog.main_module(name="kernel", create=True)
     if isinstance(main, tuple):
         main = main[0]
-    main.address_range = (_symbol(prog, "_stext"), _symbol(prog, "_etext"))
+    # Up to _end, not _etext: the idle task's bottom frames (start_kernel ...) are in .init.text,
+    # which follows the data sections; kallsyms and the ORC tables still cover it.
+    main.address_range = (_symbol(prog, "_stext"), _symbol(prog, "_end"))
     _check_orc(prog, btf, info)
     _modules(prog, info)
     return info

@@ -58,7 +58,25 @@ def _site(r: CrashReport) -> Tuple[Any, ...]:
 
 
 def _frames(r: CrashReport) -> List[Tuple[Any, ...]]:
-    return [(f.function, f.offset, f.module, f.context, f.address) for f in r.frames if not f.inline]
+    return [(f.address, f.module, f.context) for f in r.frames if not f.inline]
+
+
+def _same_names(full: CrashReport, got: CrashReport) -> List[str]:
+    """Frames named differently. kallsyms names a pc after the nearest symbol below it; the ELF
+    symtab (DWARF runs) after the sized function containing it. At an assembler label inside a
+    function (``entry_SYSCALL_64_after_hwframe`` inside ``entry_SYSCALL_64``) both are right:
+    the kernel's own traces print the kallsyms name. Anything else must match exactly."""
+    bad = []
+    for a, b in zip([f for f in full.frames if not f.inline], got.frames):
+        if (a.function, a.offset) == (b.function, b.offset):
+            continue
+        if None not in (a.offset, a.size, b.offset, a.address):
+            start_a = a.address - a.offset
+            start_b = (b.address or 0) - (b.offset or 0)
+            if start_a < start_b < start_a + a.size:
+                continue
+        bad.append(f"{a.function}+{a.offset} vs {b.function}+{b.offset}")
+    return bad
 
 
 def _top(doc: Dict[str, Any]) -> Optional[Tuple[Any, Any]]:
@@ -72,6 +90,7 @@ def _same(full_doc: Dict[str, Any], doc: Dict[str, Any], what: str) -> None:
     assert not got.source.degraded, f"{what}: degraded: {got.notes[:1]}"
     assert _site(got) == _site(full), f"{what}: crash site"
     assert _frames(got) == _frames(full), f"{what}: frames"
+    assert not _same_names(full, got), f"{what}: frame names {_same_names(full, got)}"
     assert got.frames_complete == full.frames_complete, f"{what}: frames_complete"
     assert bool(got.skbs) == bool(full.skbs), f"{what}: skbs found {len(got.skbs)} vs {len(full.skbs)}"
     if full.skbs:
