@@ -47,13 +47,23 @@ print(int(sh.gso_size), int(sh.gso_segs), int(sh.gso_type), len(get_dmesg(prog))
 def run(argv: List[str], stdin: Optional[bytes] = None, env: Optional[Dict[str, str]] = None) -> Tuple[float, int, int]:
     """(seconds, peak RSS KiB, exit code) of one child."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    if stdin is not None and proc.stdin:
-        proc.stdin.write(stdin)
-    if proc.stdin:
-        proc.stdin.close()
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    try:
+        if stdin is not None and proc.stdin:
+            proc.stdin.write(stdin)
+        if proc.stdin:
+            proc.stdin.close()
+    except BrokenPipeError:
+        pass  # the tool stopped reading early; its exit code says how it ended
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    err.seek(0)
+    tail = err.read().decode("utf-8", "replace").strip().splitlines()[-1:]
+    if code and tail:  # a failure, not a timing: say it
+        print(f"{' '.join(argv[:4])}...: exit {code}: {tail[0]}", file=sys.stderr)
+    err.close()
     return elapsed, int(usage.ru_maxrss), os.waitstatus_to_exitcode(status)
 
 
