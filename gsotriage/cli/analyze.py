@@ -31,6 +31,12 @@ __all__ = ["analyze"]
     is_flag=True,
     help="Also ask debuginfod (DEBUGINFOD_URLS) for the vmlinux when no local file matches. Off by default.",
 )
+@click.option(
+    "--no-debuginfo",
+    is_flag=True,
+    help="Load no DWARF: symbols from kallsyms, types from the kernel's BTF, unwinding from its ORC tables "
+    "(automatic when no matching vmlinux is found).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every verdict, generic ones included.")
 @click.option("--no-progress", is_flag=True, help="No progress messages on stderr.")
 @click.option(
@@ -46,6 +52,7 @@ def analyze(
     vmlinux: Optional[str],
     debuginfo: Sequence[str],
     debuginfod: bool,
+    no_debuginfo: bool,
     verbose: bool,
     no_progress: bool,
     record: bool = False,
@@ -77,7 +84,9 @@ def analyze(
     from gsotriage.render import RenderOptions, render
 
     if debuginfod:
-        os.environ["GSOTRIAGE_DEBUGINFOD"] = "1"  # read by gsotriage.collect.program
+        os.environ["GSOTRIAGE_DEBUGINFOD"] = "1"  # read by gsotriage.collect.settings
+    if no_debuginfo:
+        os.environ["GSOTRIAGE_NO_DEBUGINFO"] = "1"  # read by gsotriage.collect.settings
 
     pending = load_library_in_background([Path(p) for p in sig_paths] if sig_paths else None)
     progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from gsotriage.errors import InputError
 from gsotriage.model import CrashReport
@@ -71,9 +71,9 @@ def _dump(
     progress: Optional[Progress],
     parse_log: ParseLog,
 ) -> CrashReport:
-    from .dump import Timer, degraded_report, full_report
+    from .dump import Timer
     from .flattened import FlattenedError, reassemble
-    from .program import DebugInfoMissing, DumpOpenError, load_kernel_debug_info, open_dump
+    from .program import DumpOpenError, open_dump
 
     say = progress or (lambda _m: None)
     timer = Timer()
@@ -101,20 +101,41 @@ def _dump(
             raise InputError(f"{path}: cannot open as {article} {fmt} kernel dump: {exc}") from None
         session.notes.extend(pre_notes)
         timer.lap("open")
-        say("loading debug info")
-        try:
-            load_kernel_debug_info(session, vmlinux, dirs)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        except DebugInfoMissing as exc:
-            say(f"no debug info: {exc}")
-            report = degraded_report(session, path, fmt, str(exc), parse_log)
-            return dataclasses.replace(report, notes=(*report.notes, *pre_notes))
-        timer.lap("debuginfo")
-        return full_report(session, path, fmt, dirs, parse_log, progress, timer)
+        return _analyse(session, path, fmt, vmlinux, dirs, say, timer, pre_notes, progress, parse_log)
     finally:
         if temp:
             try:
                 os.unlink(temp)
             except OSError:
                 pass
+
+
+def _analyse(
+    session: Any,
+    path: str,
+    fmt: str,
+    vmlinux: Optional[str],
+    dirs: List[str],
+    say: Progress,
+    timer: Any,
+    pre_notes: List[str],
+    progress: Optional[Progress],
+    parse_log: ParseLog,
+) -> CrashReport:
+    """Choose the debug info (DWARF, or the dump's own kallsyms/BTF/ORC), analyse, keep the profile."""
+    from .dump import degraded_report, full_report
+    from .modes import choose_debug_info
+
+    say("loading debug info")
+    try:
+        choice = choose_debug_info(session, vmlinux, dirs)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    timer.lap("debuginfo")
+    if choice.degraded_why is not None:
+        say(f"no debug info: {choice.degraded_why}")
+        report = degraded_report(session, path, fmt, choice.degraded_why, parse_log)
+        return dataclasses.replace(report, notes=(*report.notes, *pre_notes, *choice.notes))
+    report = full_report(session, path, fmt, dirs, parse_log, progress, timer, self_info=choice.self_info)
+    notes = [*choice.notes, *choice.keep_profile(session)]
+    return dataclasses.replace(report, notes=(*report.notes, *notes))

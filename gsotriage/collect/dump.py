@@ -92,15 +92,24 @@ def full_report(
     parse_log: ParseLog,
     progress: Optional[Progress] = None,
     timer: Optional[Timer] = None,
+    self_info: Any = None,
 ) -> CrashReport:
-    """Everything: panic context, stack, skbs, net context. Kernel debug info is loaded."""
+    """Everything: panic context, stack, skbs, net context.
+
+    Kernel debug info is loaded: DWARF, or with ``self_info`` (a
+    :class:`gsotriage.collect.selfinfo.SelfInfo`) the dump's own kallsyms, BTF and ORC.
+    """
     prog = session.prog
     timer = timer or Timer()
     say = progress or (lambda _m: None)
     notes: List[str] = list(session.notes)
 
-    guard(notes, "loaded modules", lambda: list(prog.loaded_modules()))
-    guard(notes, "module kallsyms", lambda: _register_module_kallsyms(prog))
+    if self_info is None:
+        guard(notes, "loaded modules", lambda: list(prog.loaded_modules()))
+        guard(notes, "module kallsyms", lambda: _register_module_kallsyms(prog))
+    else:
+        notes.append(self_info.sources_note())
+        notes.extend(self_info.notes)
     timer.lap("modules")
 
     say("reading the kernel log")
@@ -117,7 +126,7 @@ def full_report(
     if thread is not None:
         info = guard(notes, "stack unwind", lambda: unwind(prog, thread, cpu))
         if info is not None and info.trace is not None:
-            mods = _stack_modules(prog, info.trace)
+            mods = _stack_modules(prog, info.trace) if self_info is None else []
             missing = load_module_debug_info(session, mods, debuginfo) if mods else []
             if len(missing) < len(mods):
                 info = guard(notes, "stack unwind (with module debug info)", lambda: unwind(prog, thread, cpu)) or info
@@ -154,6 +163,8 @@ def full_report(
         notes.append("frames taken from the kernel log (the dump's stack could not be unwound)")
     if info is not None:
         notes.extend(info.notes)
+    if self_info is not None and self_info.globals_missing:
+        notes.append("globals without a known type (not read): " + ", ".join(sorted(self_info.globals_missing)[:20]))
     timer.lap("assemble")
     notes.extend(timer.notes())
     return dataclasses.replace(

@@ -3,7 +3,8 @@
 Order: ``--vmlinux FILE`` (must match the dump, else an error naming both),
 ``--debuginfo DIR`` (by build-id, then by release/name), then the standard
 places for the dump's release (unless ``GSOTRIAGE_NO_STANDARD_DEBUGINFO=1``),
-then debuginfod only when ``GSOTRIAGE_DEBUGINFOD=1``. The dump's identity comes
+then debuginfod only when enabled (``--debuginfod``, ``GSOTRIAGE_DEBUGINFOD=1`` or
+``debuginfod = true`` in the config file: :mod:`.settings`). The dump's identity comes
 from its own VMCOREINFO (``OSRELEASE``, ``BUILD-ID``), read before any debug info.
 """
 
@@ -111,6 +112,9 @@ def open_dump(path: str) -> Session:
 
     # drgn logs warnings (e.g. unreadable module lists) on stderr; we turn failures into notes.
     logging.getLogger("drgn").setLevel(logging.ERROR)
+    # drgn's plugins (its CLI commands) are not used here; scanning the installed packages' entry
+    # points for them costs ~0.1 s a run. A user's explicit DRGN_DISABLE_PLUGINS wins.
+    os.environ.setdefault("DRGN_DISABLE_PLUGINS", "*")
     trunc = elf_truncation(path)
     if trunc:
         raise DumpOpenError(trunc)
@@ -175,7 +179,15 @@ def _vmlinux_candidates(dirs: Sequence[str], release: Optional[str], build_id: O
 
 
 def _standard_enabled() -> bool:
-    return os.environ.get("GSOTRIAGE_NO_STANDARD_DEBUGINFO", "") not in ("1", "true", "yes")
+    from .settings import load_settings
+
+    return load_settings().standard_paths
+
+
+def _debuginfod_enabled() -> bool:
+    from .settings import load_settings
+
+    return load_settings().debuginfod
 
 
 def _check_vmlinux(session: Session, vmlinux: str) -> Optional[str]:
@@ -216,7 +228,7 @@ def load_kernel_debug_info(session: Session, vmlinux: Optional[str], debuginfo: 
             if _check_vmlinux(session, p) is None:
                 chosen = p
                 break
-    if chosen is None and os.environ.get("GSOTRIAGE_DEBUGINFOD") == "1":
+    if chosen is None and _debuginfod_enabled():
         try:
             prog.set_enabled_debug_info_finders(["debuginfod"])
             prog.load_debug_info(main=True)

@@ -320,6 +320,7 @@ class SkbFinder:
         self.found: Dict[int, Tuple[str, Any, bool]] = {}  # addr -> (origin, object, subject-candidate)
         self.order: List[int] = []
         self._skb_type = prog.type("struct sk_buff *")
+        self._direct_map: Optional[Tuple[int, int]] = None
 
     def _add(self, addr: int, origin: str, subject: bool, typed: bool = False) -> None:
         """:param typed: a ``struct sk_buff *`` frame local (DWARF-typed), kept even when its page is
@@ -374,6 +375,8 @@ class SkbFinder:
     def _slab_skb(self, value: int) -> Optional[int]:
         from drgn.helpers.linux.slab import slab_object_info
 
+        if not self._in_direct_map(value):
+            return None  # slab objects live in the direct map: skip return addresses, stack pointers
         try:
             info = slab_object_info(self.prog, value)
         except Exception:
@@ -391,6 +394,16 @@ class SkbFinder:
         if value - info.address in (0, size):
             return value
         return None
+
+    def _in_direct_map(self, value: int) -> bool:
+        if self._direct_map is None:
+            try:
+                start = int(self.prog["PAGE_OFFSET"].value_())
+                end = start + (int(self.prog["max_pfn"].value_()) << 12)
+            except Exception:
+                start, end = 0, 1 << 64  # unknown: let slab_object_info decide
+            self._direct_map = (start, end)
+        return self._direct_map[0] <= value < self._direct_map[1]
 
     def from_registers(self, regs: Dict[str, int]) -> None:
         for name, value in regs.items():
@@ -420,7 +433,7 @@ class SkbFinder:
 
     def ordered(self) -> List[Tuple[str, Any]]:
         """Subject first: the first subject candidate that is a GSO skb, else the first subject, else
-        the first found."""
+        the first GSO skb, else the first found."""
         subject = None
         for addr in self.order:
             _origin, obj, is_subject = self.found[addr]
@@ -429,6 +442,9 @@ class SkbFinder:
                 break
         if subject is None:
             subject = next((a for a in self.order if self.found[a][2]), None)
+        if subject is None:
+            # No typed locals (no DWARF): the first GSO skb found, not a segment or a frag_list member.
+            subject = next((a for a in self.order if _is_gso(self.prog, self.found[a][1])), None)
         rest = [a for a in self.order if a != subject]
         chosen = ([subject] if subject is not None else []) + rest
         return [(self.found[a][0], self.found[a][1]) for a in chosen[:_MAX_SKBS]]
