@@ -92,7 +92,7 @@ def test_many_warns_keep_bounded_summaries() -> None:
     report = parse_text(warn * 500)
     assert report.panic.message is not None and report.panic.message.startswith("WARNING:")
     assert len(report.other_events) == 64
-    assert any("further events not listed" in note for note in report.notes)
+    assert any("further events not listed" in limit for limit in report.limits)
 
 
 def test_detect_format() -> None:
