@@ -23,7 +23,7 @@ from gsotriage.model import CrashReport
 from .assemble import NO_CRASH_NOTE, assemble
 from .lines import feed_chunks, feed_lines
 from .scanner import Dispatcher
-from .text import decode_bytes, decoded_chunks, normalise_newlines, text_chunks
+from .text import byte_chunks, decode_bytes, text_chunks
 
 __all__ = ["NO_CRASH_NOTE", "decode_bytes", "detect_format", "parse_file", "parse_lines", "parse_text"]
 
@@ -49,7 +49,6 @@ def parse_lines(lines: Iterable[str], *, path: Optional[str] = None) -> CrashRep
 
 def parse_text(text: str, *, path: Optional[str] = None) -> CrashReport:
     """Auto-detect the format of ``text`` and parse it."""
-    text = normalise_newlines(text.replace("\0", "")) if ("\0" in text or "\r" in text) else text
     return _run(lambda d: feed_chunks(text_chunks(text), d), path)
 
 
@@ -61,7 +60,7 @@ def parse_file(path: str) -> CrashReport:
     counted: List[int] = []
 
     def feed(d: Dispatcher) -> None:
-        counted.append(feed_chunks(decoded_chunks(f.read, on_error=errors.append), d))
+        counted.append(feed_chunks(byte_chunks(f.read, on_error=errors.append), d))
 
     with _open_log(path) as f:
         report = _run(feed, path)

@@ -33,6 +33,8 @@ FRAME_SHAPES: Tuple[Tuple[str, Pattern[str]], ...] = (
     # arm: "[<c0110c5c>] (unwind_backtrace) from [<c010cbc0>] (show_stack+0x20/0x24)";
     # the line names the callee first.
     ("arm", re.compile(rf"^\[<(?P<addr>[0-9a-f]+)>\] \({_FN}(?:{_OFF})?{_MOD}\) from \[<[0-9a-f]+>\] \(")),
+    # arm since 6.1 (arm's unwinder rework): "kmem_cache_alloc from __skb_ext_alloc+0x18/0x30".
+    ("arm-from", re.compile(rf"^{_FN}(?:{_OFF})?{_MOD} from [A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+")),
     # "? skb_segment+0x24c/0xf40 [mod]", optionally "net/core/skbuff.c:4315" (syzkaller)
     # A reporter's arrow after a frame ("__dev_queue_xmit+0x10f8/0x2320 <---") is not part of it.
     ("plain", re.compile(rf"^(?P<q>\? )?{_FN}{_OFF}{_MOD}(?:\s+{_SRC})?(?:\s+<-+.*)?\s*$")),

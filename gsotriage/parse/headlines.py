@@ -316,7 +316,9 @@ HEADLINES: Tuple[Headline, ...] = (
        placement="anywhere", stack=_rule(RIP_FRAME, CALL_TRACE, PARSE, skip=("^skb_",)),
        variants=(_v(r"kernel BUG at mm/usercopy\.c", _rule(CALL_TRACE, PARSE, skip=("usercopy", "__check"))),
                  _v(r"kernel BUG at lib/list_debug\.c", TRACE))),
-    _h("kernel-bug-addr", "Kernel BUG", r"Kernel BUG", K.BUG, OOPS, placement="anywhere"),
+    # s390/x86 without CONFIG_DEBUG_BUGVERBOSE: "Kernel BUG at skb_pull_rcsum+0x94/0xa0 [verbose debug info
+    # unavailable]" or "Kernel BUG at 00000000001234ab".
+    _h("kernel-bug-addr", "Kernel BUG", rf"Kernel BUG(?: at {_FN_OFF})?", K.BUG, OOPS, placement="anywhere"),
     _h("mips-bug", "Kernel bug detected", r"Kernel bug detected", K.BUG, OOPS, placement="anywhere"),
     _h("gpf", "general protection fault",
        rf"general protection fault(?:,? (?:(?:probably|maybe) )?for (?:non-canonical )?address (?P<addr>{_HEX}))?:",
@@ -451,6 +453,12 @@ def _placed(headline: Headline, line: str, pos: int) -> bool:
 
 def match_headline(line: str) -> Optional[tuple[Headline, re.Match[str]]]:
     """The headline a line carries, leftmost header first."""
+    # Substring tests are far cheaper than the alternation: most lines hold no header.
+    for header in HEADER_KEYWORDS:
+        if header in line:
+            break
+    else:
+        return None
     for count, hm in enumerate(_HEADERS.finditer(line)):
         if count >= _MAX_HEADERS_PER_LINE:
             break

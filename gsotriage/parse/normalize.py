@@ -38,13 +38,15 @@ PREFIXES: Tuple[Tuple[str, Pattern[str]], ...] = (
     ("journal", re.compile(r"^\[\s*\d+\.\d+\] \S+ kernel: ")),
     ("printk-level", re.compile(r"^<[0-7]>")),
     ("dmesg-x", re.compile(r"^(?:kern|user|daemon|syslog)\s*:\s*(?:emerg|alert|crit|err|warn|notice|info|debug)\s*: ")),
-    ("timestamps", re.compile(r"^\[\s*\d+\.\d+\]")),
+    ("timestamps", re.compile(r"^\[\s*(?P<stamp>\d+\.\d+)\]")),
     ("dmesg-T", re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \d{4}\]")),
     ("caller-id", re.compile(r"^\[\s*(?P<caller>[TC]\d+)\]")),
     # Stamps a web page or mail client emptied ("[] BUG: KASAN: ...").
     ("empty-stamp", re.compile(r"^\[\]")),
     # printk's own notice that it dropped lines, glued to the next one.
     ("dropped", re.compile(r"^\*\* \d+ printk messages dropped \*\*")),
+    # Serial-console tools that stamp lines themselves: "【07-10 04-14-59】[41169.489621] ...".
+    ("tool-stamp", re.compile(r"^【[^】]{1,40}】")),
     # MediaTek vendor kernels print the task name and tag printk call sites:
     # "[C201134] rxq0_pus: [name:bug&]kernel BUG at ...".
     ("mtk-tag", re.compile(r"^(?:[^\s:\[\]]+: )?\[name:[\w-]+&\]")),
@@ -61,27 +63,30 @@ class Normalized:
     text: str
     tags: FrozenSet[str]
     caller: Optional[str] = None  # "T123" / "C3": who printed the line
+    stamp: Optional[str] = None  # the printk time stamp, "1052.080846"
 
 
 def normalize(line: str) -> Normalized:
     """The printk text of ``line``, the tags of the prefixes removed and its caller id."""
     text = line.strip()
     tags = set()
-    caller = None
+    caller = stamp = None
     for _ in range(_MAX_ROUNDS):
-        if not text or not (text[0].isalnum() or text[0] in "[<>*"):
+        if not text or not (text[0].isalnum() or text[0] in "[<>*【"):
             break
         for tag, pattern in PREFIXES:
             m = pattern.match(text)
             if m:
                 if tag == "caller-id":
                     caller = m.group("caller")
+                elif tag == "timestamps":
+                    stamp = m.group("stamp")
                 text = text[m.end() :].strip()
                 tags.add(tag)
                 break
         else:
             break
-    return Normalized(text, frozenset(tags), caller)
+    return Normalized(text, frozenset(tags), caller, stamp)
 
 
 def normalize_line(line: str) -> Tuple[str, FrozenSet[str]]:
@@ -103,7 +108,7 @@ def split_merged(line: str) -> List[Normalized]:
         if m is None:
             break
         head = current.text[: m.start()].rstrip()
-        out.append(Normalized(head, current.tags, current.caller))
+        out.append(Normalized(head, current.tags, current.caller, current.stamp))
         current = normalize(current.text[m.start() :])
     out.append(current)
     return out

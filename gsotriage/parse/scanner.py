@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .console import ConsoleScanner
 from .crash_bt import BtScanner
 from .crash_struct import StructBlock, flatten, parse_value, struct_header
 from .crash_sys import match_sys_line
 from .kernel_info import match_prose_release
-from .normalize import split_merged
+from .normalize import Normalized, split_merged
+from .wraps import join_wrapped, wrap_candidate
 
 __all__ = ["COMMANDS", "Dispatcher", "Scan"]
 
@@ -78,6 +79,7 @@ class Dispatcher:
         self.struct_addr: Optional[int] = None
         self.struct_origin = ""
         self.open_block = False
+        self.pending: Optional[Tuple[int, Normalized]] = None  # a line the next one may complete
 
     @property
     def idle(self) -> bool:
@@ -88,6 +90,7 @@ class Dispatcher:
             and self.mode in (None, "console", "ignore")
             and self.scan.console.idle
             and self.scan.bt.idle(self.scan.lines)
+            and self.pending is None
         )
 
     def limit(self, sentence: str) -> None:
@@ -100,7 +103,21 @@ class Dispatcher:
         for part in split_merged(raw):
             for tag in part.tags:
                 scan.tags[tag] += 1
-            self._feed(n, part.text, part.caller, "quoted" in part.tags)
+            pending = self.pending
+            if pending is not None:
+                self.pending = None
+                joined = join_wrapped(pending[1], part)
+                if joined is not None:
+                    self._feed_part(pending[0], joined)
+                    continue
+                self._feed_part(*pending)
+            if wrap_candidate(part):
+                self.pending = (n, part)
+            else:
+                self._feed_part(n, part)
+
+    def _feed_part(self, n: int, part: Normalized) -> None:
+        self._feed(n, part.text, part.caller, "quoted" in part.tags)
 
     def _feed(self, n: int, line: str, caller: Optional[str], quoted: bool) -> None:
         scan = self.scan
@@ -227,6 +244,9 @@ class Dispatcher:
             )
 
     def finish(self) -> Scan:
+        if self.pending is not None:
+            self._feed_part(*self.pending)
+            self.pending = None
         self._flush_struct()
         return self.scan
 

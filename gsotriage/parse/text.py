@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import codecs
 import lzma
 from typing import Callable, Iterator, Optional
 
-__all__ = ["decode_bytes", "decoded_chunks", "iter_lines", "text_chunks"]
+__all__ = ["byte_chunks", "decode_bytes", "iter_lines", "text_chunks"]
 
-CHUNK_CHARS = 1 << 20
+CHUNK_BYTES = 1 << 20
 
 
 def decode_bytes(data: bytes) -> str:
@@ -34,20 +33,24 @@ def iter_lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-def text_chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
-    """A string in pieces (so one huge line is cut like a streamed one)."""
-    for start in range(0, len(text), size):
-        yield text[start : start + size]
+def text_chunks(text: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """A string as newline-normalised UTF-8 pieces (so one huge line is cut like a streamed one)."""
+    if "\0" in text:
+        text = text.replace("\0", "")
+    if "\r" in text:
+        text = normalise_newlines(text)
+    data = text.encode("utf-8", "replace")
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
 
 
-def decoded_chunks(
+def byte_chunks(
     read: Callable[[int], bytes],
-    size: int = CHUNK_CHARS,
+    size: int = CHUNK_BYTES,
     on_error: Optional[Callable[[Exception], None]] = None,
-) -> Iterator[str]:
-    """Read a binary stream in pieces: UTF-8 (bad bytes become U+FFFD), NULs
-    dropped, CRLF and lone CR made newlines (also across piece boundaries)."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+) -> Iterator[bytes]:
+    """Read a binary stream in pieces: NULs dropped, CRLF and lone CR made
+    newlines (also across piece boundaries). Bytes are decoded later, line by line."""
     held_cr = False
     while True:
         try:
@@ -58,17 +61,16 @@ def decoded_chunks(
             on_error(exc)
             data = b""
         final = not data
-        text = decoder.decode(data, final=final)
         if held_cr:
-            text = "\r" + text
+            data = b"\r" + data
             held_cr = False
-        if text.endswith("\r") and not final:
-            text, held_cr = text[:-1], True
-        if "\0" in text:
-            text = text.replace("\0", "")
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if text:
-            yield text
+        if data.endswith(b"\r") and not final:
+            data, held_cr = data[:-1], True
+        if b"\0" in data:
+            data = data.replace(b"\0", b"")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if data:
+            yield data
         if final:
             return
