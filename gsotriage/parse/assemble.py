@@ -316,7 +316,8 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
             notes.append("stack taken from crash bt; the console Call Trace was also present")
     elif fatal is not None:
         frames = tuple(fatal.frames)
-        complete = fatal.frames_complete and not fatal.frames_truncated
+        # A trace quoted without its "Call Trace:" header is an excerpt: its end is the quoter's choice.
+        complete = fatal.frames_complete and not fatal.frames_truncated and not fatal.headerless_trace
         if fatal.frames and not complete:
             notes.append("call trace cut off: frames after the last one shown are unknown")
         if fatal.headerless_trace:

@@ -587,6 +587,8 @@ class ConsoleScanner:
         if fatal is None and orphan is not None and (orphan.function is not None or _orphan_is_a_crash(orphan)):
             fatal = orphan
             self.result.headless = True
+            if fatal.kind is None:
+                fatal.kind = PanicKind.OTHER  # a crash whose headline is not shown: kind unknown
         if (
             fatal is not None
             and fatal.function in _FUNCTION_KINDS

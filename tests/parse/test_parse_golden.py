@@ -94,6 +94,7 @@ def project(report: CrashReport) -> Dict[str, Any]:
             "cpu": p.cpu,
             "pid": p.pid,
             "comm": p.comm,
+            "guilty": p.guilty,
         },
         "frames": [frame_str(f) for f in report.frames],
         "frames_complete": report.frames_complete,
@@ -122,6 +123,7 @@ def project(report: CrashReport) -> Dict[str, Any]:
         ],
         "other_events": [f"{e.kind.value if e.kind else None}: {e.title}" for e in report.other_events],
         "notes": list(report.notes),
+        "limits": list(report.limits),
     }
 
 
@@ -175,6 +177,8 @@ def test_shape_invariance(path: Path, mangler: str) -> None:
     text = path.read_text(encoding="utf-8", errors="replace")
     if mangler == "timestamps" and "crash>" in text:
         pytest.skip("crash(8) output carries no printk stamps")
+    if mangler == "timestamps" and "wrapped" in path.name:
+        pytest.skip("a stamp on a mailer-wrapped continuation line makes it a line of its own")
     base = _invariant_view(_parse(path, text))
     assert _invariant_view(_parse(path, MANGLERS[mangler](text))) == base
 
