@@ -39,7 +39,7 @@ from .crash_bt import BtBlock
 from .crash_struct import skb_from_blocks
 from .crash_sys import sys_machine, sys_panic_string
 from .event import EventBuilder, SkbBuilder
-from .guilty import guilty_from_frames
+from .guilty import guilty_from_frames, rule_for_kind
 from .headlines import CONT, match_headline, match_panic
 from .scanner import Scan
 from .taint import decode_taint
@@ -341,6 +341,7 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
         guilty = guilty_from_frames(
             panic.function,
             [f.function for f in frames if not f.questionable and f.context is not StackContext.EXCEPTION],
+            rule_for_kind(panic.kind.value if panic.kind else None),
         )
     panic = dataclasses.replace(panic, guilty=guilty)
     if exc is not None and exc.registers:

@@ -33,6 +33,7 @@ __all__ = [
     "compile_part",
     "extract_guilty",
     "guilty_from_frames",
+    "rule_for_kind",
     "warning_rule",
 ]
 
@@ -348,6 +349,26 @@ def extract_guilty(lines: Sequence[str], rule: Optional[StackRule]) -> Optional[
     return found
 
 
+# A structured stack (crash bt, a vmcore's unwind) carries no report lines: the
+# panic kind picks the rule syzkaller uses for that kind of report.
+_KIND_RULES: dict[str, StackRule] = {
+    "soft-lockup": StackRule(parts=(), extractor="stall"),
+    "hard-lockup": StackRule(parts=(), extractor="stall"),
+    "stall": StackRule(parts=(), skip=("apic_timer_interrupt", "rcu"), extractor="stall"),
+    "hung-task": StackRule(parts=(), extractor="hang"),
+    "warn": StackRule(parts=()),
+    "warn-panic": StackRule(parts=()),
+    "memory-leak": StackRule(
+        parts=(), skip=("kmemleak", "mmap", "kmem", "slab", "alloc", "create_object", "kasprintf", "strdup")
+    ),
+}
+
+
+def rule_for_kind(kind: Optional[str]) -> StackRule:
+    """The frame rule for a structured stack of a report of this kind (a PanicKind value)."""
+    return _KIND_RULES.get(kind or "", DEFAULT_RULE)
+
+
 def _base(name: str) -> str:
     return name.split(".", 1)[0]
 
@@ -361,4 +382,5 @@ def guilty_from_frames(
     skip = rule.skip_re()
     names = [n for n in (function, *frames) if n]
     kept = [n for n in names if not skip.search(_base(n))]
-    return _pick(kept, rule)
+    # A stall's stack cut before its dispatch point still has a first real frame.
+    return _pick(kept, rule) or (kept[0] if kept else None)
