@@ -22,20 +22,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from gsotriage.model import Event, PanicKind, StackContext
+from gsotriage.model import Event, PanicKind
 
-from .event import MAX_CONTEXTS, MAX_FRAMES, EventBuilder, SkbBuilder
-from .frames import match_frame, match_marker, match_pc_line, match_trace_start
+from .event import EventBuilder, SkbBuilder
+from .frames import match_pc_line, match_trace_start
 from .guilty import DEFAULT_RULE, extract_guilty
 from .headlines import CONT, INFO, OOPS, REPORT, WARN, Headline, PanicRule, match_headline, match_panic
 from .kernel_info import CpuLine, match_banner, match_cpu_line, match_hardware, match_taint_line
 from .registers import match_registers
 from .skbdump import match_skb_line
+from .trace import close_trace, end_trace, interrupting, read_trace_line, trace_gap
 
-__all__ = ["MAX_EVENTS", "MAX_TRACE_GAP", "ConsoleResult", "ConsoleScanner"]
+__all__ = ["MAX_EVENTS", "ConsoleResult", "ConsoleScanner"]
 
 MAX_EVENTS = 64
-MAX_TRACE_GAP = 8  # foreign lines tolerated between two frames of one trace
 ACTIVE_WINDOW = 60  # lines after an event's last useful line during which every line is read
 _CLASS_RANK = {INFO: 0, REPORT: 1, WARN: 2, OOPS: 3}
 _END_TRACE = re.compile(r"^-+\[ end trace")
@@ -43,23 +43,10 @@ _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)$")
 _LAST_UNLOADED = re.compile(r"\[last unloaded: [^\]]*\]")
 _MODULE_TOKEN = re.compile(r"^(?P<name>[\w-]+)(?:\((?P<flags>[A-Z+-]+)\))?$")
 _CODE = re.compile(r"^Code: ")
-_WRAPPED_SOURCE = re.compile(r"^(?:[\w./+-]+\.[chS]:\d+(?: \(discriminator \d+\))?\s*)+\)?$")
-# Lines a trace may hold that are not frames: powerpc exception frames, s390's
-# last breaking event, a stack dump's hex words.
-_IN_TRACE = re.compile(r"^(?:--- interrupt: [0-9a-f]+ at |Last Breaking-Event-Address:)")
-# A reporter's elision inside a quoted trace: frames are missing there.
-_ELISION = re.compile(r"^(?:\.{3,}|\u2026|\[\.\.\.\]|<snip(?:ped)?>|\[snip(?:ped)?\]|\(snip(?:ped)?\))$")
 # Only unmistakable frame lines open a trace that has no "Call Trace:" header:
 # "func+0xoff/0xsize ..." or "func file.c:123 [inline]".
 _HEADERLESS_FRAME = re.compile(
     r"^(?:\? )?[A-Za-z_.$][\w.$]*(?:\+0x[0-9a-f]+/0x[0-9a-f]+(?:\s|$)| \S+\.[chS]:\d+ \[inline\]$)"
-)
-# Lines that end a trace for certain: no frame of it follows them.
-_TERMINATOR = re.compile(r"^(?:-+\[ end trace|Modules linked in:|Kernel panic - not syncing)")
-_ENDS_TRACE = re.compile(
-    r"^(?:-+\[ (?:end trace|cut here)|Modules linked in:|Kernel panic - not syncing|CPU: \d+ (?:UID: \d+ )?PID: "
-    r"|NMI backtrace for cpu|Sending NMI from CPU|Hardware name:|Code: |---\[ end Kernel panic"
-    r"|(?:Call Trace|Call trace|Backtrace)\s*:)"
 )
 # Functions whose oops *is* a deliberate crash (old kernels oops on purpose).
 _FUNCTION_KINDS = {"sysrq_handle_crash": PanicKind.SYSRQ}
@@ -148,21 +135,21 @@ class ConsoleScanner:
                     self._record(cur, line)
                     return
         hm = match_headline(line)
-        if hm is not None and cur is not None and cur.trace == "open" and not _interrupting(hm[0]):
+        if hm is not None and cur is not None and cur.trace == "open" and not interrupting(hm[0]):
             # Another CPU's periodic message inside a call trace: not a new report.
             hm = None
             if not foreign:
-                self._gap(cur, line, blank=False)
+                trace_gap(cur, line, blank=False)
                 return
         if hm is not None:
-            self._close_trace(cur, line)
+            close_trace(cur, line)
             self._headline(n, line, caller, quoted, *hm)
             if self.current is not None and not _foreign(self.current, caller):
                 self._record(self.current, line)
             return
         pm = match_panic(line)
         if pm is not None:
-            self._close_trace(cur, line)
+            close_trace(cur, line)
             self._panic(n, line, caller, *pm)
             return
         if foreign:
@@ -319,88 +306,8 @@ class ConsoleScanner:
         if active is not None and n - active.line <= 12:
             active.add(sl.fields)
 
-    # -------------------------------------------------------------------- traces
-
     def _trace_line(self, ev: EventBuilder, n: int, line: str) -> bool:
-        """Consume a line of an open call trace; False when the line is not one
-        (the trace then ends, at once or after ``MAX_TRACE_GAP`` such lines)."""
-        if not line:
-            return self._gap(ev, line, blank=True)
-        rest = line
-        # Markers ("<IRQ>", "</IRQ>", "<EOI>"...) may share a line with each other or a frame.
-        while rest:
-            marker = match_marker(rest)
-            if marker is None:
-                break
-            action, context, after = marker
-            ev.trace_gap = 0
-            ev.touched = n
-            if action == "close":
-                if ev.contexts:
-                    ev.contexts.pop()
-                if context is StackContext.TASK:
-                    self._end_trace(ev, complete=True)
-                    return True
-            elif action == "reset":
-                ev.contexts = []
-            elif len(ev.contexts) < MAX_CONTEXTS:
-                ev.contexts.append(context)
-            else:
-                self._limit(f"more than {MAX_CONTEXTS} nested stack-context markers: the deeper ones were ignored")
-            rest = after.strip()
-        if not rest:
-            return True
-        frame = match_frame(rest, ev.context)
-        if frame is not None:
-            ev.trace_gap = 0
-            ev.touched = n
-            if len(ev.frames) < MAX_FRAMES:
-                ev.frames.append(frame)
-            elif not ev.frames_truncated:
-                ev.frames_truncated = True
-                self._limit(f"a call trace longer than {MAX_FRAMES} frames: the frames after them were not read")
-            return True
-        # A decoded "(file:line file:line)" location that a mailer wrapped onto its own line.
-        # pt_regs of an interrupted context printed inside the trace (user RIP, idle RIP).
-        if (
-            _WRAPPED_SOURCE.match(rest)
-            or _IN_TRACE.match(rest)
-            or _CODE.match(rest)
-            or match_pc_line(rest)
-            or match_registers(rest)
-            or rest.startswith("RIP: ")
-        ):
-            return True
-        if _ELISION.match(rest):
-            ev.elided = True
-            return True
-        return self._gap(ev, rest, blank=False)
-
-    def _gap(self, ev: EventBuilder, line: str, blank: bool) -> bool:
-        """A line inside an open trace that is not part of it."""
-        if not blank and (_ENDS_TRACE.match(line) or _interrupts(line) or match_panic(line)):
-            self._end_trace(ev, complete=not ev.contexts or bool(_TERMINATOR.match(line)))
-            return False
-        if ev.trace_gap == 0:
-            # Had the trace ended here, was it whole? (inside <TASK>, a blank line is noise).
-            ev.gap_complete = not ev.contexts or bool(_TERMINATOR.match(line))
-        ev.trace_gap += 1
-        if ev.trace_gap > MAX_TRACE_GAP or (blank and not ev.contexts and ev.trace_gap > 1):
-            self._end_trace(ev, complete=ev.gap_complete)
-            return False
-        return blank  # a blank line is swallowed; other lines still get their own reading
-
-    @staticmethod
-    def _end_trace(ev: EventBuilder, complete: bool) -> None:
-        ev.trace = "closed"
-        ev.frames_complete = complete and not ev.elided
-        ev.trace_gap = 0
-
-    def _close_trace(self, ev: Optional[EventBuilder], line: str) -> None:
-        """A headline or panic line ends the trace it interrupts."""
-        if ev is not None and ev.trace == "open":
-            complete = ev.gap_complete if ev.trace_gap else not ev.contexts or bool(_TERMINATOR.match(line))
-            self._end_trace(ev, complete=complete)
+        return read_trace_line(ev, n, line, self._limit)
 
     # ---------------------------------------------------------------- headlines
 
@@ -543,9 +450,9 @@ class ConsoleScanner:
     def _retire(self, ev: EventBuilder) -> None:
         if ev.trace == "open":
             if ev.trace_gap:
-                self._end_trace(ev, complete=ev.gap_complete)
+                end_trace(ev, complete=ev.gap_complete)
             else:
-                self._end_trace(ev, complete=False)
+                end_trace(ev, complete=False)
         if ev.guilty is None:
             ev.guilty = extract_guilty(ev.report, ev.rule)
         if ev.report_cut:
@@ -574,9 +481,9 @@ class ConsoleScanner:
         cur = self.current
         if cur is not None and cur.trace == "open":
             if cur.trace_gap:
-                self._end_trace(cur, complete=cur.gap_complete)
+                end_trace(cur, complete=cur.gap_complete)
             else:
-                self._end_trace(cur, complete=False)
+                end_trace(cur, complete=False)
                 cur.frames_truncated = True
         if cur is not None:
             self._retire(cur)
@@ -627,16 +534,6 @@ def _orphan_is_a_crash(ev: EventBuilder) -> bool:
     if ev.quoted:
         return True
     return any(f.function.split(".", 1)[0] in _DIE_PATH for f in ev.frames[:32])
-
-
-def _interrupting(headline: Headline) -> bool:
-    """Whether the headline starts a report even in the middle of a call trace."""
-    return not (headline.quiet or headline.klass == INFO)
-
-
-def _interrupts(line: str) -> bool:
-    hm = match_headline(line)
-    return hm is not None and _interrupting(hm[0])
 
 
 def _foreign(ev: EventBuilder, caller: Optional[str]) -> bool:

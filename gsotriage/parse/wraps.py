@@ -52,5 +52,7 @@ def join_wrapped(first: Normalized, second: Normalized) -> Optional[Normalized]:
         cpu = match_cpu_line(joined)
         better = cpu is not None and cpu.release is not None
     else:
-        better = match_headline(joined) is not None
+        # The headline must start in the first line, and the second must not be one of its own.
+        hm = match_headline(joined)
+        better = hm is not None and hm[1].start() < len(first.text) and match_headline(second.text) is None
     return Normalized(joined, first.tags, first.caller, first.stamp) if better else None
