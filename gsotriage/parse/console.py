@@ -31,7 +31,7 @@ from .headlines import CONT, INFO, OOPS, REPORT, WARN, Headline, PanicRule, matc
 from .kernel_info import CpuLine, match_banner, match_cpu_line, match_hardware, match_taint_line
 from .registers import match_registers
 from .skbdump import match_skb_line
-from .trace import close_trace, end_trace, interrupting, read_trace_line, trace_gap
+from .trace import CODE_LINE, close_trace, end_trace, interrupting, read_trace_line, trace_gap
 
 __all__ = ["MAX_EVENTS", "ConsoleResult", "ConsoleScanner"]
 
@@ -42,7 +42,6 @@ _END_TRACE = re.compile(r"^-+\[ end trace")
 _MODULES = re.compile(r"^Modules linked in:(?P<mods>.*)$")
 _LAST_UNLOADED = re.compile(r"\[last unloaded: [^\]]*\]")
 _MODULE_TOKEN = re.compile(r"^(?P<name>[\w-]+)(?:\((?P<flags>[A-Z+-]+)\))?$")
-_CODE = re.compile(r"^Code: ")
 # Only unmistakable frame lines open a trace that has no "Call Trace:" header:
 # "func+0xoff/0xsize ..." or "func file.c:123 [inline]".
 _HEADERLESS_FRAME = re.compile(
@@ -156,7 +155,7 @@ class ConsoleScanner:
             return
         if cur is not None:
             self._record(cur, line)
-        if not line or _CODE.match(line):
+        if not line or CODE_LINE.match(line):
             return
         self._detail(n, line, caller, quoted)
 

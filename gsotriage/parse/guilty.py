@@ -302,36 +302,31 @@ def _run(
             key = _pick(raw, rule)
             return key, ok and key is not None
         part = parts[idx]
-        if isinstance(part, _Parse):
-            stacks += 1
-            nxt = parts[idx + 1] if idx + 1 < len(parts) else None
-            while i < count:
-                line = lines[i]
-                i += 1
-                if _corrupted(line):
-                    ok = False
+        stack = isinstance(part, _Parse)
+        nxt = parts[idx + 1] if stack and idx + 1 < len(parts) else None
+        stacks += stack
+        while i < count:
+            line = lines[i]
+            i += 1
+            if _corrupted(line):
+                ok = False
+                break
+            if not stack:
+                m = part.search(line)  # type: ignore[union-attr]
+                if m:
+                    _append(m.groups(), skip, raw)
                     break
-                if any(s.search(line) for s in _STACK_START):
+                continue
+            if any(s.search(line) for s in _STACK_START):
+                break
+            if isinstance(nxt, re.Pattern):
+                m = nxt.search(line)
+                if m:
+                    _append(m.groups(), skip, raw)
+                    idx += 1  # the next part is consumed
                     break
-                if isinstance(nxt, re.Pattern):
-                    m = nxt.search(line)
-                    if m:
-                        _append(m.groups(), skip, raw)
-                        idx += 1  # the next part is consumed
-                        break
-                for frame_re in _FRAME_RES:
-                    m = frame_re.search(line)
-                    if m:
-                        _append(m.groups(), skip, raw)
-                        break
-        else:
-            while i < count:
-                line = lines[i]
-                i += 1
-                if _corrupted(line):
-                    ok = False
-                    break
-                m = part.search(line)
+            for frame_re in _FRAME_RES:
+                m = frame_re.search(line)
                 if m:
                     _append(m.groups(), skip, raw)
                     break

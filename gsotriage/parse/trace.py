@@ -25,11 +25,11 @@ from .frames import match_frame, match_marker, match_pc_line
 from .headlines import INFO, Headline, match_headline, match_panic
 from .registers import match_registers
 
-__all__ = ["MAX_TRACE_GAP", "close_trace", "end_trace", "interrupting", "read_trace_line", "trace_gap"]
+__all__ = ["CODE_LINE", "MAX_TRACE_GAP", "close_trace", "end_trace", "interrupting", "read_trace_line", "trace_gap"]
 
 MAX_TRACE_GAP = 8  # foreign lines tolerated between two frames of one trace
 
-_CODE = re.compile(r"^Code: ")
+CODE_LINE = re.compile(r"^Code: ")
 _WRAPPED_SOURCE = re.compile(r"^(?:[\w./+-]+\.[chS]:\d+(?: \(discriminator \d+\))?\s*)+\)?$")
 # Lines a trace may hold that are not frames: powerpc exception frames, s390's
 # last breaking event.
@@ -102,7 +102,7 @@ def read_trace_line(ev: EventBuilder, n: int, line: str, limit: Limit) -> bool:
     if (
         _WRAPPED_SOURCE.match(rest)
         or _IN_TRACE.match(rest)
-        or _CODE.match(rest)
+        or CODE_LINE.match(rest)
         or match_pc_line(rest)
         or match_registers(rest)
         or rest.startswith("RIP: ")
