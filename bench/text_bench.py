@@ -153,8 +153,14 @@ def bad_inputs(newlines_mb: int, line_mb: int) -> None:
         cases.append((f"one {line_mb} MiB line", lambda f: _one_line(f, line_mb)))
     cases.append(
         (
-            "1,000 <IRQ> markers in a trace",
+            "1,000 <IRQ> markers in a trace, one a line",
             lambda f: f.write("".join(oops[:trace_at]) + " <IRQ>\n" * 1000 + "".join(oops[trace_at:])),
+        )
+    )
+    cases.append(
+        (
+            "1,000 <IRQ> markers on one line of a trace",
+            lambda f: f.write("".join(oops[:trace_at]) + " <IRQ>" * 1000 + "\n" + "".join(oops[trace_at:])),
         )
     )
     with tempfile.TemporaryDirectory() as d:

@@ -125,6 +125,15 @@ def test_a_thousand_irq_markers_neither_recurse_nor_lose_the_crash() -> None:
     assert any("nested stack-context markers" in limit for limit in report.limits)
 
 
+def test_a_thousand_markers_on_one_line() -> None:
+    lines = CONSOLE_61.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "Call Trace:" in line) + 1
+    report = parse_text("\n".join([*lines[:at], " <IRQ>" * 1000, *lines[at:]]) + "\n")
+    assert report.panic.kind is PanicKind.NULL_DEREF and report.panic.function == "skb_segment"
+    assert any("nested stack-context markers" in limit for limit in report.limits)
+    assert any("bytes long: only its first" in limit for limit in report.limits)
+
+
 def test_markers_on_one_line_with_a_frame() -> None:
     text = _with_markers(0).replace("Call Trace:", "Call Trace:\n <IRQ> <NMI> </NMI> tcp_gso_segment+0x1/0x10", 1)
     report = parse_text(text)
