@@ -55,6 +55,17 @@ class PanicKind(str, enum.Enum):
     MCE = "mce"
     KASAN = "kasan"
     OTHER = "other"
+    # Report kinds of the kernel's debugging tools (additive since contract v1):
+    STALL = "stall"  # RCU stall, workqueue lockup
+    LOCKING = "locking"  # lockdep (deadlock, inconsistent lock state, suspicious RCU usage...), spinlock debug
+    MEMORY_LEAK = "memory-leak"  # kmemleak
+    UBSAN = "ubsan"
+    KMSAN = "kmsan"
+    KCSAN = "kcsan"
+    KFENCE = "kfence"
+    STACK_CORRUPTION = "stack-corruption"  # stack protector, stack overflow / guard page, bad unwinder values
+    TRAP = "trap"  # other CPU exceptions: divide error, int3, stack segment, double fault, alignment
+    ATOMIC_SLEEP = "atomic-sleep"  # sleeping or scheduling while atomic, per-cpu access while preemptible
 
 
 class StackContext(str, enum.Enum):
@@ -108,7 +119,7 @@ class Panic:
     message: Optional[str] = None  # the headline, e.g. "BUG: kernel NULL pointer dereference, address: ..."
     panic_message: Optional[str] = None  # "Kernel panic - not syncing: ..."
     fault_address: Optional[int] = None
-    function: Optional[str] = None  # exception function (RIP / pc)
+    function: Optional[str] = None  # exception function (RIP / pc), where the CPU trapped or reported
     offset: Optional[int] = None
     size: Optional[int] = None
     module: Optional[str] = None
@@ -120,6 +131,12 @@ class Panic:
     cpu: Optional[int] = None
     pid: Optional[int] = None
     comm: Optional[str] = None
+    # The function to blame, chosen the way syzkaller's Linux reporter does: the
+    # first frame of the report (trap site first) that is not generic machinery
+    # (dump_stack, panic, __warn, kasan_*, memcpy, lock/refcount helpers...);
+    # for stalls and hung tasks the frame above the dispatch point. None when
+    # the report shows no stack. Often equal to ``function``.
+    guilty: Optional[str] = None
 
 
 @dataclass(frozen=True)

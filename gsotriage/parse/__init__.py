@@ -2,8 +2,12 @@
 into a :class:`~gsotriage.model.CrashReport`.
 
 Nothing here raises on bad input: a text without a crash gives a report whose
-``panic.kind`` is None and whose notes say so. Logs are processed line by line
-with bounded state, so hundreds of megabytes are fine.
+``panic.kind`` is None and whose notes say so. Logs are read in linear time
+with bounded memory (see ``lines.py``): overlong lines are cut, and while no
+report is being read only lines with a keyword are looked at. A bound that
+was hit is listed in ``CrashReport.limits``. A parser bug is not "no crash
+found" either: the report holds what was read before it, and its limits say
+where the parser stopped.
 """
 
 from __future__ import annotations
@@ -12,54 +16,59 @@ import bz2
 import dataclasses
 import gzip
 import lzma
-from typing import BinaryIO, Iterable, Iterator, List, Optional
+from typing import BinaryIO, Callable, Iterable, List, Optional
 
-from gsotriage.model import CrashReport, Source
+from gsotriage.model import CrashReport
 
 from .assemble import NO_CRASH_NOTE, assemble
-from .scanner import scan_lines
-from .text import decode_bytes, iter_file_lines, iter_lines
+from .lines import feed_chunks, feed_lines
+from .scanner import Dispatcher
+from .text import byte_chunks, decode_bytes, text_chunks
 
 __all__ = ["NO_CRASH_NOTE", "decode_bytes", "detect_format", "parse_file", "parse_lines", "parse_text"]
 
 
-def parse_lines(lines: Iterable[str], *, path: Optional[str] = None) -> CrashReport:
-    """Parse an iterable of lines (e.g. an open file) into one report."""
+def _run(feed: Callable[[Dispatcher], object], path: Optional[str]) -> CrashReport:
+    dispatcher = Dispatcher()
+    failure = None
     try:
-        return assemble(scan_lines(line.rstrip("\r\n") for line in lines), path)
-    except Exception as exc:  # never raise on input; a parser bug becomes a note
-        return CrashReport(
-            source=Source("console", path, "unknown"),
-            notes=(NO_CRASH_NOTE, f"parser error: {type(exc).__name__}: {exc}"),
-        )
+        feed(dispatcher)
+    except Exception as exc:  # a parser bug: report what was read, and where it stopped
+        where = f"line {dispatcher.scan.lines} ({type(exc).__name__}: {exc})"
+        failure = f"the parser failed at {where}: what follows was not read"
+    report = assemble(dispatcher.finish(), path)
+    if failure is not None:
+        report = dataclasses.replace(report, limits=(*report.limits, failure))
+    return report
+
+
+def parse_lines(lines: Iterable[str], *, path: Optional[str] = None) -> CrashReport:
+    """Parse an iterable of lines (e.g. an open text file) into one report."""
+    return _run(lambda d: feed_lines(lines, d), path)
 
 
 def parse_text(text: str, *, path: Optional[str] = None) -> CrashReport:
     """Auto-detect the format of ``text`` and parse it."""
-    text = text.replace("\0", "").replace("\r\n", "\n").replace("\r", "\n")
-    return parse_lines(iter_lines(text), path=path)
+    return _run(lambda d: feed_chunks(text_chunks(text), d), path)
 
 
 def parse_file(path: str) -> CrashReport:
-    """Parse a log file (plain, gzip, xz or bzip2) streamed line by line: bounded
-    memory for huge logs."""
+    """Parse a log file (plain, gzip, xz or bzip2) streamed in pieces: bounded
+    memory for huge logs and huge lines."""
     broken: List[str] = []
+    errors: List[Exception] = []
+    counted: List[int] = []
+
+    def feed(d: Dispatcher) -> None:
+        counted.append(feed_chunks(byte_chunks(f.read, on_error=errors.append), d))
+
     with _open_log(path) as f:
-        report = parse_lines(_until_unreadable(iter_file_lines(f), broken), path=path)
-    if broken:
+        report = _run(feed, path)
+    if errors:
+        exc = errors[0]
+        broken.append(f"log unreadable after line {counted[0] if counted else 0} ({exc}): analysed what came before")
         report = dataclasses.replace(report, notes=(*report.notes, *broken))
     return report
-
-
-def _until_unreadable(lines: Iterator[str], broken: List[str]) -> Iterator[str]:
-    """Stop at a corrupt or truncated compressed stream, keeping what was read."""
-    count = 0
-    try:
-        for line in lines:
-            count += 1
-            yield line
-    except (EOFError, OSError, lzma.LZMAError, ValueError) as exc:
-        broken.append(f"log unreadable after line {count} ({exc}): analysed what came before")
 
 
 def _open_log(path: str) -> BinaryIO:

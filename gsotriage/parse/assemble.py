@@ -39,6 +39,7 @@ from .crash_bt import BtBlock
 from .crash_struct import skb_from_blocks
 from .crash_sys import sys_machine, sys_panic_string
 from .event import EventBuilder, SkbBuilder
+from .guilty import guilty_from_frames, rule_for_kind
 from .headlines import CONT, match_headline, match_panic
 from .scanner import Scan
 from .taint import decode_taint
@@ -147,9 +148,45 @@ def _kind_from_text(text: str) -> Optional[PanicKind]:
     if hm is not None:
         headline = hm[0]
         return PanicKind.OTHER if headline.klass == CONT else headline.kind
-    pm = match_panic(text if text.startswith("Kernel panic") else "Kernel panic - not syncing: " + text)
+    pm = match_panic(text if "Kernel panic" in text else "Kernel panic - not syncing: " + text)
     if pm is not None and pm[1].kind not in (None, PanicKind.WARN_PANIC):
         return pm[1].kind
+    return None
+
+
+# Exception entry frames: the frame listed right after one is where the CPU
+# trapped (arm64 el1h_64_sync, x86 asm_exc_page_fault...), and the frames
+# listed before it are the trap handler, which names the kind of fault.
+_EXCEPTION_ENTRY = frozenset(
+    "el1h_64_sync el1_sync el1h_64_error el1_error asm_exc_page_fault page_fault asm_exc_invalid_op invalid_op "
+    "asm_exc_general_protection general_protection handle_exception ret_from_exception".split()
+)
+_FAULT_HANDLERS = (
+    (
+        frozenset(
+            "do_page_fault __do_page_fault __do_kernel_fault do_translation_fault do_mem_abort el1_abort "
+            "exc_page_fault page_fault_oops no_context do_kernel_fault bad_area_nosemaphore".split()
+        ),
+        PanicKind.PAGING_FAULT,
+    ),
+    (
+        frozenset("do_undefinstr bug_handler brk_handler call_break_hook exc_invalid_op do_invalid_op".split()),
+        PanicKind.BUG,
+    ),
+    (frozenset("exc_general_protection do_general_protection".split()), PanicKind.GPF),
+)
+_ENTRY_SEARCH = 40
+
+
+def _site_from_exception_entry(frames: Tuple[Frame, ...]) -> Optional[Tuple[int, Optional[PanicKind]]]:
+    """(index of the trapping frame, kind named by the handler above it) for a
+    stack that shows an exception entry, else None."""
+    real = [i for i, f in enumerate(frames[:_ENTRY_SEARCH]) if not f.questionable]
+    for pos, i in enumerate(real):
+        if frames[i].function.split(".", 1)[0] in _EXCEPTION_ENTRY and pos + 1 < len(real):
+            above = {frames[j].function.split(".", 1)[0] for j in real[:pos]}
+            kind = next((k for names, k in _FAULT_HANDLERS if above & names), None)
+            return real[pos + 1], kind
     return None
 
 
@@ -279,13 +316,34 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
             notes.append("stack taken from crash bt; the console Call Trace was also present")
     elif fatal is not None:
         frames = tuple(fatal.frames)
-        complete = fatal.frames_complete and not fatal.frames_truncated
+        # A trace quoted without its "Call Trace:" header is an excerpt: its end is the quoter's choice.
+        complete = fatal.frames_complete and not fatal.frames_truncated and not fatal.headerless_trace
         if fatal.frames and not complete:
             notes.append("call trace cut off: frames after the last one shown are unknown")
         if fatal.headerless_trace:
             notes.append('frames read from lines after the headline without a "Call Trace:" header (quoted excerpt)')
+    if panic.function is None and frames and bt_block is None:
+        entry = _site_from_exception_entry(frames)
+        if entry is not None:
+            index, trap_kind = entry
+            site = frames[index]
+            panic = dataclasses.replace(
+                panic, function=site.function, offset=site.offset, size=site.size, module=site.module
+            )
+            notes.append(f"crash site {site.function} read from the stack: the frame the exception entry interrupted")
+            if trap_kind is not None and panic.kind in (None, PanicKind.OTHER):
+                panic = dataclasses.replace(panic, kind=trap_kind)
+                notes.append(f"panic kind {trap_kind.value} inferred from the fault handler frames in the stack")
     if panic.function is None and frames:
         frames, panic = _site_from_panic_caller(frames, panic, notes)
+    guilty = fatal.guilty if fatal is not None and bt_block is None else None
+    if guilty is None and (panic.function or frames):
+        guilty = guilty_from_frames(
+            panic.function,
+            [f.function for f in frames if not f.questionable and f.context is not StackContext.EXCEPTION],
+            rule_for_kind(panic.kind.value if panic.kind else None),
+        )
+    panic = dataclasses.replace(panic, guilty=guilty)
     if exc is not None and exc.registers:
         registers = dict(exc.registers)
         arch = arch or ("x86_64" if "RAX" in registers else None)
@@ -315,8 +373,7 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
 
     if fatal is None and kind is None and function is None:
         notes.insert(0, NO_CRASH_NOTE)
-    if console.dropped_events:
-        notes.append(f"{console.dropped_events} further events not listed")
+    limits = [*scan.limits, *console.limits]
 
     return CrashReport(
         source=_source(scan, path, crash_parts),
@@ -338,4 +395,5 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
         modules=tuple(modules) if modules is not None else None,
         other_events=tuple(console.others),
         notes=tuple(dict.fromkeys(notes)),
+        limits=tuple(dict.fromkeys(limits)),
     )

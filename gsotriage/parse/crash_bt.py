@@ -130,9 +130,21 @@ class BtScanner:
         self.blocks: List[BtBlock] = []
         self._regs_for: Optional[BtException] = None
         self.lines = 0
+        self.last = -10  # number of the last bt line
+
+    def idle(self, n: int) -> bool:
+        """True when a line without a keyword cannot continue a bt block
+        (register and ``bt -l`` source lines follow their frame at once)."""
+        return self._regs_for is None and n - self.last > 2
 
     def feed(self, n: int, line: str) -> bool:
         """Consume a bt line; False when the line is not bt output."""
+        if self._feed(line, n):
+            self.last = n
+            return True
+        return False
+
+    def _feed(self, line: str, n: int) -> bool:
         m = _PID.match(line)
         if m:
             self._regs_for = None

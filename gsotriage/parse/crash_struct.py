@@ -64,36 +64,57 @@ class _Parser:
             self.pos += 1
 
     def block(self) -> List[Tuple[Optional[str], Any]]:
-        # at "{"
+        """The block at ``{`` (nested blocks with an explicit stack, not recursion)."""
         self.pos += 1
         items: List[Tuple[Optional[str], Any]] = []
+        stack: List[Tuple[List[Tuple[Optional[str], Any]], Optional[str]]] = []
         while True:
             self.skip_ws()
             if self.pos >= len(self.text):
+                while stack:  # an unterminated printout: close what is open
+                    parent, name = stack.pop()
+                    parent.append((name, items))
+                    items = parent
                 return items
             ch = self.text[self.pos]
             if ch == "}":
                 self.pos += 1
-                return items
+                if not stack:
+                    return items
+                parent, name = stack.pop()
+                self._add(parent, name, items, self._block_repeat())
+                items = parent
+                continue
             if ch == ",":
                 self.pos += 1
                 continue
             name = self.name()
-            value = self.value()
+            self.skip_ws()
+            if self.pos < len(self.text) and self.text[self.pos] == "{":
+                self.pos += 1
+                stack.append((items, name))
+                items = []
+                continue
+            value = self.scalar()
             repeat = 1
-            if isinstance(value, str):
-                rm = _REPEATS.search(value)
-                if rm:
-                    value = value[: rm.start()]
-                    repeat = int(rm.group(1))
-            else:
-                self.skip_ws()
-                rm = re.match(r"<repeats (\d+) times>", self.text[self.pos :])
-                if rm:
-                    self.pos += rm.end()
-                    repeat = int(rm.group(1))
-            for _ in range(min(repeat, _MAX_REPEAT)):
-                items.append((name, value))
+            rm = _REPEATS.search(value)
+            if rm:
+                value = value[: rm.start()]
+                repeat = int(rm.group(1))
+            self._add(items, name, value, repeat)
+
+    def _block_repeat(self) -> int:
+        self.skip_ws()
+        rm = re.match(r"<repeats (\d+) times>", self.text[self.pos : self.pos + 40])
+        if rm:
+            self.pos += rm.end()
+            return int(rm.group(1))
+        return 1
+
+    @staticmethod
+    def _add(items: List[Tuple[Optional[str], Any]], name: Optional[str], value: Any, repeat: int) -> None:
+        for _ in range(min(repeat, _MAX_REPEAT)):
+            items.append((name, value))
 
     def name(self) -> Optional[str]:
         m = re.compile(r"([A-Za-z_]\w*(?:\[\d+\])?)\s*=\s*").match(self.text, self.pos)
@@ -102,10 +123,7 @@ class _Parser:
             return m.group(1)
         return None
 
-    def value(self) -> Any:
-        self.skip_ws()
-        if self.pos < len(self.text) and self.text[self.pos] == "{":
-            return self.block()
+    def scalar(self) -> str:
         start = self.pos
         quote = ""
         while self.pos < len(self.text):
@@ -149,11 +167,16 @@ def to_int(value: Any) -> Optional[int]:
 def flatten(block: List[Tuple[Optional[str], Any]], see_through: Tuple[str, ...] = ("headers",)) -> Dict[str, Any]:
     """Leaf fields reachable through anonymous blocks; first occurrence wins."""
     out: Dict[str, Any] = {}
-    for name, value in block:
+    pending = [iter(block)]  # depth-first, in printing order, without recursion
+    while pending:
+        item = next(pending[-1], None)
+        if item is None:
+            pending.pop()
+            continue
+        name, value = item
         if name is None or (name in see_through and not isinstance(value, str)):
             if not isinstance(value, str):
-                for key, inner in flatten(value, see_through).items():
-                    out.setdefault(key, inner)
+                pending.append(iter(value))
             continue
         out.setdefault(name, value)
     return out
@@ -179,12 +202,15 @@ class StructBlock:
 
 
 def _counter(value: Any) -> Optional[int]:
-    if isinstance(value, str):
-        return to_int(value)
-    inner = flatten(value, ())
-    for key in ("counter", "refs"):
-        if key in inner:
-            return _counter(inner[key])
+    """An atomic_t/refcount_t value: ``{counter = 1}``, ``{refs = {counter = 1}}``."""
+    for _ in range(8):
+        if isinstance(value, str):
+            return to_int(value)
+        inner = flatten(value, ())
+        key = next((k for k in ("counter", "refs") if k in inner), None)
+        if key is None:
+            return None
+        value = inner[key]
     return None
 
 

@@ -31,7 +31,12 @@ def match_sys_line(line: str) -> Optional[tuple[str, str]]:
     if not line or not line[0].isupper():
         return None
     m = _SYS_LINE.match(line)
-    return (m.group("key"), m.group("value").strip()) if m else None
+    if not m:
+        return None
+    key, value = m.group("key"), m.group("value").strip()
+    if key == "PANIC" and value and not value.startswith('"'):
+        return None  # crash quotes the panic string; "PANIC: double fault, ..." is the kernel's own line
+    return key, value
 
 
 def sys_panic_string(values: Dict[str, str]) -> Optional[str]:

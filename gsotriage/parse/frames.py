@@ -22,10 +22,22 @@ _SRC = r"(?P<src>[\w./+-]+\.[chS]:\d+)"
 FRAME_SHAPES: Tuple[Tuple[str, Pattern[str]], ...] = (
     # syzkaller-symbolised inline frame: "__skb_frag_ref include/linux/skbuff.h:3400 [inline]"
     ("inline", re.compile(rf"^(?P<q>\? )?{_FN} {_SRC} \[inline\]$")),
-    # 3.x/4.x: "[<ffffffff8155a2b2>] ? skb_segment+0x24c/0xf40 [mod]"
-    ("address", re.compile(rf"^\[<(?P<addr>[0-9a-f]+)>\]\s+(?P<q>\? )?{_FN}{_OFF}{_MOD}\s*$")),
+    # 3.x/4.x: "[<ffffffff8155a2b2>] ? skb_segment+0x24c/0xf40 [mod]"; s390 puts
+    # the PSW's frame in parentheses: "([<000003ff8030e31a>] skb_segment+0x1fa/0x9e0)".
+    ("address", re.compile(rf"^\(?\[<(?P<addr>[0-9a-f]+)>\]\s+(?P<q>\? )?{_FN}{_OFF}{_MOD}\)?\s*$")),
+    # powerpc: "[c00000000f0e3a40] [c0000000000e2d14] __warn+0xa4/0x180 (unreliable)".
+    (
+        "powerpc",
+        re.compile(rf"^\[[0-9a-f]+\] \[(?P<addr>[0-9a-f]+)\] {_FN}{_OFF}{_MOD}(?P<unreliable> \(unreliable\))?\s*$"),
+    ),
+    # arm: "[<c0110c5c>] (unwind_backtrace) from [<c010cbc0>] (show_stack+0x20/0x24)";
+    # the line names the callee first.
+    ("arm", re.compile(rf"^\[<(?P<addr>[0-9a-f]+)>\] \({_FN}(?:{_OFF})?{_MOD}\) from \[<[0-9a-f]+>\] \(")),
+    # arm since 6.1 (arm's unwinder rework): "kmem_cache_alloc from __skb_ext_alloc+0x18/0x30".
+    ("arm-from", re.compile(rf"^{_FN}(?:{_OFF})?{_MOD} from [A-Za-z_.$][\w.$]*\+0x[0-9a-f]+/0x[0-9a-f]+")),
     # "? skb_segment+0x24c/0xf40 [mod]", optionally "net/core/skbuff.c:4315" (syzkaller)
-    ("plain", re.compile(rf"^(?P<q>\? )?{_FN}{_OFF}{_MOD}(?:\s+{_SRC})?\s*$")),
+    # A reporter's arrow after a frame ("__dev_queue_xmit+0x10f8/0x2320 <---") is not part of it.
+    ("plain", re.compile(rf"^(?P<q>\? )?{_FN}{_OFF}{_MOD}(?:\s+{_SRC})?(?:\s+<-+.*)?\s*$")),
     # decode_stacktrace.sh: "skb_segment (net/core/skbuff.c:4315)"; inlined code
     # shows the chain innermost first: "(include/linux/skbuff.h:123 net/core/skbuff.c:456)".
     (
@@ -57,7 +69,11 @@ _MARKER_CONTEXT = {
 # (with no closing marker to wait for).
 _BACK_TO_TASK = frozenset({"EOI", "EOE"})
 
-_TRACE_START = re.compile(r"^(?:Call Trace|Call trace|Backtrace|Stack trace)\s*:\s*(?P<rest>.*)$")
+_TRACE_START = re.compile(
+    r"^(?:(?:Call Trace|Call trace|Backtrace|Stack trace)\s*:"
+    # riscv show_regs() ends with this line and prints the frames right after it.
+    r"|status: [0-9a-f]{16} badaddr: [0-9a-f]{16} cause: [0-9a-f]{16}$)\s*(?P<rest>.*)$"
+)
 
 
 def match_trace_start(line: str) -> Optional[str]:
@@ -102,7 +118,7 @@ def match_frame(line: str, context: StackContext) -> Optional[Frame]:
             offset=_int16(groups.get("off")),
             size=_int16(groups.get("size")),
             module=module,
-            questionable=groups.get("q") is not None,
+            questionable=groups.get("q") is not None or groups.get("unreliable") is not None,
             context=context,
             address=_int16(groups.get("addr")),
             source=source,
@@ -128,18 +144,27 @@ _PC_LINES: Tuple[Tuple[str, Pattern[str]], ...] = (
     ("x86_64", re.compile(rf"^IP: (?:\[<[0-9a-f]+>\]\s+)*{_FN}{_OFF}{_MOD}")),
     # decode_stacktrace.sh: "RIP: 0010:skb_segment (net/core/skbuff.c:4560)"
     ("x86_64", re.compile(rf"^RIP: (?:[0-9a-f]{{4}}:)?{_FN}(?:{_OFF})? \((?P<src>[^()]*)")),
-    # arm64: "pc : skb_segment+0x2c0/0x8f0"; 4.x arm64: "PC is at skb_segment+0x2c0/0x8f0"
-    ("arm64", re.compile(rf"^(?:pc : |PC is at )(?:\[<[0-9a-f]+>\]\s+)?{_FN}{_OFF}{_MOD}")),
+    # arm64: "pc : skb_segment+0x2c0/0x8f0"; 4.x arm64: "PC is at skb_segment+0x2c0/0x8f0";
+    # MediaTek: "pc : [0xffffffd79598aefc] skb_segment+0xcd0/0xd14"
+    ("arm64", re.compile(rf"^(?:pc : |PC is at )(?:\[<?(?:0x)?[0-9a-f]+>?\]\s+)?{_FN}{_OFF}{_MOD}")),
+    # powerpc: "NIP [c000000000a3b8f4] skb_segment+0x234/0xa30"
+    ("ppc64le", re.compile(rf"^NIP:? +\[[0-9a-f]+\] {_FN}{_OFF}{_MOD}")),
+    # riscv "epc : skb_segment+0x2c0/0x8f0", mips "epc   : 80108aac skb_segment+0x148/0x228"
+    ("riscv", re.compile(rf"^epc\s*: (?:[0-9a-f]+ )?{_FN}{_OFF}{_MOD}")),
+    # s390: "Krnl PSW : 0704c00180000000 000003ff8030e3e4 (skb_segment+0x2c4/0x9e0)"
+    ("s390x", re.compile(rf"^Krnl PSW : [0-9a-f]+ [0-9a-f]+ \({_FN}{_OFF}{_MOD}\)")),
 )
 
 
 def match_pc_line(line: str) -> Optional[PcLine]:
-    if not line or line[0] not in "RIpP":
+    if not line or line[0] not in "RIpPNeK":
         return None
     for arch, pattern in _PC_LINES:
         m = pattern.match(line)
         if m:
             groups = m.groupdict()
+            if arch == "riscv" and re.match(r"epc\s*: [0-9a-f]+ ", line):
+                arch = "mips"
             return PcLine(
                 groups["func"], _int16(groups.get("off")), _int16(groups.get("size")), groups.get("mod"), arch
             )

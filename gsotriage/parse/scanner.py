@@ -12,16 +12,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .console import ConsoleScanner
 from .crash_bt import BtScanner
 from .crash_struct import StructBlock, flatten, parse_value, struct_header
 from .crash_sys import match_sys_line
 from .kernel_info import match_prose_release
-from .normalize import normalize_line
+from .normalize import Normalized, split_merged
+from .wraps import join_wrapped, wrap_candidate
 
-__all__ = ["COMMANDS", "Scan", "scan_lines"]
+__all__ = ["COMMANDS", "Dispatcher", "Scan"]
 
 _PROMPT = re.compile(r"^crash(?:\d+)?>\s*(?P<cmd>.*)$")
 _P_SCALAR = re.compile(r"^\$\d+ = (?P<value>[^{].*)$")
@@ -44,6 +45,9 @@ COMMANDS = {
 }
 _MAX_STRUCT_LINES = 5000
 _MAX_STRUCTS = 32
+# The first lines are always read in full: a short paste (a ticket, a crash(8)
+# session) is classified by all its lines, and skipping only pays off later.
+_READ_ALL_FIRST = 200
 
 
 @dataclass
@@ -58,9 +62,12 @@ class Scan:
     lines: int = 0
     loose_lines: int = 0  # non-empty lines outside command blocks that fed the console scanner
     prose_release: Optional[str] = None
+    limits: List[str] = field(default_factory=list)
 
 
-class _Dispatcher:
+class Dispatcher:
+    """Routes each line to the parser of what it is (a :class:`~gsotriage.parse.lines.LineSink`)."""
+
     def __init__(self) -> None:
         self.scan = Scan()
         self.mode: Optional[str] = None  # handler of the current crash command
@@ -72,13 +79,48 @@ class _Dispatcher:
         self.struct_addr: Optional[int] = None
         self.struct_origin = ""
         self.open_block = False
+        self.pending: Optional[Tuple[int, Normalized]] = None  # a line the next one may complete
+
+    @property
+    def idle(self) -> bool:
+        """True when a line without a keyword cannot change the result."""
+        return (
+            self.scan.lines >= _READ_ALL_FIRST
+            and self.struct_lines is None
+            and self.mode in (None, "console", "ignore")
+            and self.scan.console.idle
+            and self.scan.bt.idle(self.scan.lines)
+            and self.pending is None
+        )
+
+    def limit(self, sentence: str) -> None:
+        if sentence not in self.scan.limits and len(self.scan.limits) < 16:
+            self.scan.limits.append(sentence)
 
     def feed(self, n: int, raw: str) -> None:
         scan = self.scan
-        scan.lines += 1
-        line, tags = normalize_line(raw)
-        for tag in tags:
-            scan.tags[tag] += 1
+        scan.lines = n
+        for part in split_merged(raw):
+            for tag in part.tags:
+                scan.tags[tag] += 1
+            pending = self.pending
+            if pending is not None:
+                self.pending = None
+                joined = join_wrapped(pending[1], part)
+                if joined is not None:
+                    self._feed_part(pending[0], joined)
+                    continue
+                self._feed_part(*pending)
+            if wrap_candidate(part):
+                self.pending = (n, part)
+            else:
+                self._feed_part(n, part)
+
+    def _feed_part(self, n: int, part: Normalized) -> None:
+        self._feed(n, part.text, part.caller, "quoted" in part.tags)
+
+    def _feed(self, n: int, line: str, caller: Optional[str], quoted: bool) -> None:
+        scan = self.scan
         prompt = _PROMPT.match(line)
         if prompt:
             self._flush_struct()
@@ -96,13 +138,13 @@ class _Dispatcher:
             return
         mode = self.mode
         if mode == "console":
-            scan.console.feed(n, line)
+            scan.console.feed(n, line, caller, quoted)
         elif mode == "bt":
             scan.bt.feed(n, line)
         elif mode == "sys":
             self._sys_line(line)
         elif mode is None:
-            self._by_shape(n, line)
+            self._by_shape(n, line, caller, quoted)
 
     def _command_target(self) -> None:
         parts = self.command.split()
@@ -118,7 +160,7 @@ class _Dispatcher:
             if m:
                 self.struct_type, self.struct_addr = m.group(1), int(m.group(2), 16)
 
-    def _by_shape(self, n: int, line: str) -> None:
+    def _by_shape(self, n: int, line: str, caller: Optional[str], quoted: bool) -> None:
         scan = self.scan
         header = struct_header(line)
         if header is not None:
@@ -136,7 +178,7 @@ class _Dispatcher:
             scan.loose_lines += 1
             if scan.prose_release is None:
                 scan.prose_release = match_prose_release(line)
-        scan.console.feed(n, line)
+        scan.console.feed(n, line, caller, quoted)
 
     def _sys_line(self, line: str) -> None:
         sys_line = match_sys_line(line)
@@ -175,6 +217,8 @@ class _Dispatcher:
                 return
         if len(lines) < _MAX_STRUCT_LINES:
             lines.append(line)
+        elif len(lines) == _MAX_STRUCT_LINES:
+            self.limit(f"a struct printout longer than {_MAX_STRUCT_LINES} lines: the rest was not read")
         self.struct_depth += _brace_delta(line)
         if header := struct_header(line):
             self.struct_type = self.struct_type or header[0]
@@ -184,11 +228,15 @@ class _Dispatcher:
     def _flush_struct(self) -> None:
         lines = self.struct_lines
         self.struct_lines = None
-        if not lines or len(self.scan.structs) >= _MAX_STRUCTS:
+        if not lines:
+            return
+        if len(self.scan.structs) >= _MAX_STRUCTS:
+            self.limit(f"more than {_MAX_STRUCTS} struct printouts: the later ones were not read")
             return
         try:
             fields: Dict[str, Any] = flatten(parse_value(lines))
-        except (RecursionError, IndexError, ValueError):
+        except (RecursionError, IndexError, ValueError) as exc:
+            self.limit(f"a struct printout at line {self.struct_start} could not be read ({type(exc).__name__})")
             return
         if fields:
             self.scan.structs.append(
@@ -196,6 +244,9 @@ class _Dispatcher:
             )
 
     def finish(self) -> Scan:
+        if self.pending is not None:
+            self._feed_part(*self.pending)
+            self.pending = None
         self._flush_struct()
         return self.scan
 
@@ -219,10 +270,3 @@ def _brace_delta(line: str) -> int:
         elif ch == "}":
             delta -= 1
     return delta
-
-
-def scan_lines(lines: Iterable[str]) -> Scan:
-    dispatcher = _Dispatcher()
-    for n, line in enumerate(lines, 1):
-        dispatcher.feed(n, line)
-    return dispatcher.finish()

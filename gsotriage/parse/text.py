@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO, Iterator
+import lzma
+from typing import Callable, Iterator, Optional
 
-__all__ = ["decode_bytes", "iter_lines"]
+__all__ = ["byte_chunks", "decode_bytes", "iter_lines", "text_chunks"]
+
+CHUNK_BYTES = 1 << 20
 
 
 def decode_bytes(data: bytes) -> str:
@@ -30,13 +33,44 @@ def iter_lines(text: str) -> Iterator[str]:
         start = end + 1
 
 
-def iter_file_lines(f: BinaryIO) -> Iterator[str]:
-    """Decode a binary stream line by line with bounded memory: UTF-8 with
-    replacement, NULs dropped, CRLF and lone CR treated as line ends."""
-    for raw in f:
-        text = raw.decode("utf-8", errors="replace").replace("\0", "")
-        text = text.rstrip("\n").rstrip("\r")
-        if "\r" in text:
-            yield from text.split("\r")
-        else:
-            yield text
+def text_chunks(text: str, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """A string as newline-normalised UTF-8 pieces (so one huge line is cut like a streamed one)."""
+    if "\0" in text:
+        text = text.replace("\0", "")
+    if "\r" in text:
+        text = normalise_newlines(text)
+    data = text.encode("utf-8", "replace")
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def byte_chunks(
+    read: Callable[[int], bytes],
+    size: int = CHUNK_BYTES,
+    on_error: Optional[Callable[[Exception], None]] = None,
+) -> Iterator[bytes]:
+    """Read a binary stream in pieces: NULs dropped, CRLF and lone CR made
+    newlines (also across piece boundaries). Bytes are decoded later, line by line."""
+    held_cr = False
+    while True:
+        try:
+            data = read(size)
+        except (EOFError, OSError, ValueError, lzma.LZMAError) as exc:  # a corrupt compressed stream
+            if on_error is None:
+                raise
+            on_error(exc)
+            data = b""
+        final = not data
+        if held_cr:
+            data = b"\r" + data
+            held_cr = False
+        if data.endswith(b"\r") and not final:
+            data, held_cr = data[:-1], True
+        if b"\0" in data:
+            data = data.replace(b"\0", b"")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if data:
+            yield data
+        if final:
+            return

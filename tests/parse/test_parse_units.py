@@ -187,7 +187,8 @@ def test_old_sysrq_oops_is_sysrq() -> None:
 
 def test_headless_oops_keeps_rip() -> None:
     r = parse_text("RIP: 0010:skb_segment+0x24c/0xf40\nRAX: 0000000000000000 RBX: 0000000000000001\n")
-    assert r.panic.kind is None and r.panic.function == "skb_segment"
+    # A crash whose headline is not shown: its kind is unknown, not absent.
+    assert r.panic.kind is PanicKind.OTHER and r.panic.function == "skb_segment"
     assert any("headline not shown" in n for n in r.notes)
 
 
@@ -246,3 +247,52 @@ def test_a_wrapped_headline_is_not_taken_for_a_trace_when_the_real_one_follows()
     r = parse_text(text)
     assert [f.function for f in r.frames] == ["refcount_dec_and_test_checked", "skb_release_data", "kfree_skb"]
     assert not any("Call Trace" in n for n in r.notes)
+
+
+def test_normalize_keeps_caller_and_stamp_apart() -> None:
+    from gsotriage.parse.normalize import normalize
+
+    n = normalize(
+        "[  118.470848] [C201134] dpmaif_rxq0_pus: [name:mrdump&]pc : [0xffffffd79598aefc] skb_segment+0xcd0/0xd14"
+    )
+    assert n.text == "pc : [0xffffffd79598aefc] skb_segment+0xcd0/0xd14"
+    assert (n.caller, n.stamp) == ("C201134", "118.470848")
+    assert normalize("[ 1100.812317][    C3]  __udp_gso_segment+0x298/0x4d4").caller == "C3"
+    n = normalize(
+        "Tue Feb  1 19:02:25 2022 kern.warn kernel: [11134.342200] WARNING: CPU: 1 PID: 1096 at x.c:1 f+0x1/0x2"
+    )
+    assert n.text.startswith("WARNING: CPU: 1") and "logread" in n.tags
+    assert normalize(
+        "Aug 25 16:00:39 192.168.2.9 OpenWrt kernel: [  261.35] epc   : 80108aac f+0x1/0x2"
+    ).text.startswith("epc")
+
+
+def test_split_merged_cuts_at_an_inner_printk_stamp() -> None:
+    from gsotriage.parse.normalize import split_merged
+
+    parts = split_merged("syzkaller login: [   59.806466][ T6792] BUG: KASAN: use-after-free in f+0x1/0x2")
+    assert [p.text for p in parts] == ["syzkaller login:", "BUG: KASAN: use-after-free in f+0x1/0x2"]
+    assert parts[1].caller == "T6792"
+    assert [p.text for p in split_merged("[ 1.000000] plain line")] == ["plain line"]
+
+
+def test_headlines_anywhere_and_suppressed() -> None:
+    from gsotriage.parse.headlines import match_headline
+
+    def name(line: str) -> object:
+        hm = match_headline(line)
+        return hm[0].name if hm else None
+
+    assert name("rcu: INFO: rcu_preempt self-detected stall on CPU") == "rcu-stall"
+    assert name("watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [a:1]") == "soft-lockup"
+    assert name(
+        "kasan: GPF could be caused by NULL-ptr deref or user memory accessgeneral protection fault: 0000 [#1]"
+    ) == ("gpf")
+    assert name("ODEBUG: Out of memory. ODEBUG disabled") is None
+    assert name("INFO: lockdep is turned off.") is None
+    assert name("traps: a.out[3615] general protection fault ip:7f sp:20 error:0 in a.out[7f+84000]") is None
+    assert name("skbuff: skb_over_panic: text:ffffffff len:1") is None
+    assert name("BUG: unable to handle kernel NULL pointer dereference at           (null)") == "null-deref-old"
+    assert name("CPU 0 Unable to handle kernel paging request at virtual address 00000000, epc == 80000000") == (
+        "arm64-paging"
+    )
