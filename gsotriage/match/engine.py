@@ -191,7 +191,7 @@ def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
     out = []
     for f in fixes:
         state = f.status.state
-        result = {"fixed": Tri.FALSE, "not-fixed": Tri.TRUE}.get(state, Tri.UNKNOWN)
+        result = {"fixed": Tri.FALSE, "not-affected": Tri.FALSE, "not-fixed": Tri.TRUE}.get(state, Tri.UNKNOWN)
         out.append(
             Evidence(
                 clause=f"kernel lacks fix {f.fix.commit[:12]}",
@@ -231,7 +231,20 @@ def evaluate_signature(sig: Signature, report: CrashReport, ctx: Optional[EvalCo
                 observable=spec.clause.observable(),
             )
         )
-    fixes = tuple(FixVerdict(f, fix_status(report.kernel, f.first_release, f.stable)) for f in sig.fixed_by)
+    fixes = tuple(
+        FixVerdict(
+            f,
+            fix_status(
+                report.kernel,
+                f.first_release,
+                f.stable,
+                introduced=f.introduced,
+                affected_ranges=f.affected_ranges,
+                unlisted=f.unlisted,
+            ),
+        )
+        for f in sig.fixed_by
+    )
     evidence += _fix_evidence(fixes)
     required = [e for e in evidence if e.required]
     if any(e.result is Tri.FALSE for e in required):
