@@ -1,0 +1,72 @@
+"""One record read once: its parsed trace, its stack and its scope decision."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Tuple
+
+from gsotriage.cve.frames import report_stack, site_index
+from gsotriage.cve.records import CveRecord
+from gsotriage.cve.scope import Scope, classify
+from gsotriage.model import CrashReport
+from gsotriage.parse import parse_text
+
+__all__ = ["Analysed", "analyse", "negative_category"]
+
+_NET = re.compile(
+    r"^(net/|drivers/net/|include/net/|include/linux/(skbuff|netdevice|netdev_features|virtio_net|udp|ipv6|if_vlan)\.h)"
+)
+_TRACE_HINT = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+|Call Trace:|RIP: [0-9a-f]{4}:|\bpc : |kernel BUG at|WARNING: ")
+
+
+@dataclass(frozen=True)
+class Analysed:
+    record: CveRecord
+    report: CrashReport
+    stack: Tuple[str, ...]
+    scope: Scope
+
+    @property
+    def has_trace(self) -> bool:
+        """The parser found a crash site or frames in the record's text."""
+        return bool(self.stack)
+
+    @property
+    def trace_hint(self) -> bool:
+        """The text looks like it quotes a trace (parsed or not)."""
+        return _TRACE_HINT.search(self.record.message) is not None
+
+    @property
+    def networking(self) -> bool:
+        return any(_NET.match(f) for f in self.record.program_files)
+
+    @property
+    def site(self) -> str:
+        i = site_index(self.stack)
+        return self.stack[i] if i is not None else ""
+
+
+def analyse(record: CveRecord) -> Analysed:
+    """Parse the record's description exactly as a positive case file will hold it."""
+    report = parse_text(record.description, path=f"{record.cve}.txt")
+    stack = tuple(report_stack(report))
+    return Analysed(record, report, stack, classify(record.title, record.message, record.program_files, stack))
+
+
+_CATEGORIES = (
+    ("netfilter", re.compile(r"^net/(netfilter|ipv[46]/netfilter|bridge/netfilter)/")),
+    ("xfrm", re.compile(r"^net/(xfrm/|ipv[46]/(esp|xfrm|ah))")),
+    ("bridge", re.compile(r"^net/bridge/")),
+    ("nic-driver", re.compile(r"^drivers/net/")),
+)
+
+
+def negative_category(a: Analysed) -> str:
+    """The family of a networking crash that is not a GSO/GRO fix (for the real-negative set)."""
+    for name, rx in _CATEGORIES:
+        if any(rx.match(f) for f in a.record.program_files):
+            if name == "nic-driver" and any("start_xmit" in f or f == "dev_hard_start_xmit" for f in a.stack[:10]):
+                return "driver-xmit"
+            return name
+    return "other-net"
