@@ -1,4 +1,4 @@
-"""Which frames of a trace say something about a crash class, and which every crash shares.
+"""What the frames of a kernel stack trace are: report machinery, generic helpers, plumbing.
 
 Data tables, derived from the frame frequencies over the kernel CNA's ~3,200
 records with a parseable trace (``bench/cve_import_bench.py --frames`` prints
@@ -6,14 +6,19 @@ them): report machinery (KASAN/UBSAN printing, the exception entry), generic
 helpers a crash site often sits in (``memcpy``, ``skb_push`` -> ``skb_panic``),
 and the networking plumbing nearly every network crash runs through
 (``__dev_queue_xmit``, ``netif_receive_skb``, ``ip_output``, NAPI and softirq).
-A mined signature's required clauses never name a plumbing frame.
+
+The crash *site* is the first frame that is neither machinery nor a generic
+helper: ``skb_under_panic`` in ``skb_push`` called by ``nsh_gso_segment`` crashed
+at ``nsh_gso_segment``. The ``crash_site`` clause and the CVE importer both use
+:func:`site_index`; a mined signature's required clauses never name plumbing.
 """
 
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
+from gsotriage.kernel.symbols import base_name
 from gsotriage.model import CrashReport
 
 __all__ = [
@@ -23,7 +28,7 @@ __all__ = [
     "NEAR_ONLY",
     "ORIGIN",
     "PLUMBING",
-    "base_name",
+    "is_origin",
     "is_distinctive",
     "report_stack",
     "site_index",
@@ -113,11 +118,6 @@ NEAR_ONLY = re.compile(
 )
 
 
-def base_name(name: str) -> str:
-    """skb_segment.cold / foo.isra.0 / bar.constprop.0 -> the function's own name."""
-    return name.split(".", 1)[0]
-
-
 def report_stack(report: CrashReport) -> List[str]:
     """Function names from the crash site down (the exception function first),
     '?' frames, exception-context frames and report machinery dropped, clone
@@ -139,13 +139,16 @@ def report_stack(report: CrashReport) -> List[str]:
     return out
 
 
-def site_index(stack: Sequence[str]) -> Optional[int]:
-    """The crash site: the first frame that is not a generic helper (memcpy,
-    skb_push -> skb_panic...). None when the stack is only helpers and plumbing."""
+def site_index(stack: Sequence[str], *, plumbing: bool = False) -> Optional[int]:
+    """Index of the crash site in ``stack`` (names from the top, machinery dropped as
+    :func:`report_stack` does): the first frame that is not a generic helper
+    (memcpy, skb_push -> skb_panic...). None when the top six frames are only
+    helpers, or (unless ``plumbing``) when the site is a plumbing frame."""
     for i, name in enumerate(stack[:6]):
-        if HELPER.match(name):
+        name = base_name(name)
+        if HELPER.match(name) or MACHINERY.match(name):
             continue
-        return None if PLUMBING.match(name) else i
+        return None if PLUMBING.match(name) and not plumbing else i
     return None
 
 
@@ -158,6 +161,3 @@ def is_origin(name: str) -> bool:
     return ORIGIN.match(name) is not None
 
 
-def helper_prefix(stack: Sequence[str], site: int) -> Tuple[str, ...]:
-    """The helper frames above the site (skb_panic, skb_push for a skb_push underflow)."""
-    return tuple(stack[:site])
