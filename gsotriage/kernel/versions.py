@@ -98,6 +98,9 @@ class FixStatus:
     basis: str
 
 
+_RC = re.compile(r"^\d+\.\d+(?:\.0)?-rc\d+")
+
+
 def _series(v: Version) -> str:
     return f"{v[0]}.{v[1]}"
 
@@ -136,14 +139,27 @@ def fix_status(
                 "not-fixed", f"{base.basis}; the CVE record marks {start} up to {below} affected{fixed_in}{suffix}"
             )
     first = parse_version(first_release)
+    rc = _RC.search(kernel.release or "")
+    if rc and first is not None and v[:2] == first[:2]:
+        # 6.5.0-rc3 precedes 6.5: the fix may have landed in a later -rc.
+        return FixStatus(
+            "unknown",
+            f"{base.basis}; {kernel.release} is a release candidate of {first_release}, which carries the fix "
+            f"(which -rc it landed in is not recorded){suffix}",
+        )
     if first is not None and v[:2] >= first[:2]:
         return FixStatus("fixed", f"{base.basis}; the fix is upstream since {first_release}{suffix}")
-    entered = [p for p in (parse_version(i) for i in introduced) if p is not None]
-    if entered and v < min(entered):
-        return FixStatus(
-            "not-affected",
-            f"{base.basis}; the bug entered upstream in {_fmt(min(entered))}, after this kernel's base{suffix}",
-        )
+    for start, below in affected_ranges:
+        lo, hi = parse_version(start), parse_version(below)
+        if lo is None or hi is None or lo[:2] != v[:2]:
+            continue
+        # The bug reached this series by a backport (the record's range for it).
+        if v < lo:
+            return FixStatus(
+                "not-affected", f"{base.basis}; the bug reached the {_series(v)} series only in {start}{suffix}"
+            )
+        if hi[:2] == lo[:2]:
+            return FixStatus("fixed", f"{base.basis}; the fix was backported in stable {below}{suffix}")
     series = [sv for sv in (parse_version(s) for s in stable) if sv is not None and sv[:2] == v[:2]]
     if series:
         sv = min(series)  # the first release of the series the record calls unaffected
@@ -152,6 +168,12 @@ def fix_status(
         return FixStatus(
             "not-fixed",
             f"{base.basis}; the {_series(sv)} series got the fix in {_fmt(sv)}, this kernel is {_fmt(v)}{suffix}",
+        )
+    entered = [p for p in (parse_version(i) for i in introduced) if p is not None]
+    if entered and v < min(entered):
+        return FixStatus(
+            "not-affected",
+            f"{base.basis}; the bug entered upstream in {_fmt(min(entered))}, after this kernel's base{suffix}",
         )
     if unlisted == "affected" and first is not None:
         return FixStatus(
