@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Tuple
 
-from gsotriage.cve.frames import report_stack, site_index
+from gsotriage.kernel.frames import report_stack, site_index
 from gsotriage.cve.records import CveRecord
 from gsotriage.cve.scope import Scope, classify
 from gsotriage.model import CrashReport

@@ -48,7 +48,10 @@ RECORD_FIELDS = ("first_release", "cve", "introduced", "stable", "stable_commits
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """Block sequences indented under their key, as the hand-written files have them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:

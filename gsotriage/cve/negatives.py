@@ -13,7 +13,7 @@ from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from gsotriage.cve.corpus import Analysed, negative_category
-from gsotriage.cve.frames import is_distinctive
+from gsotriage.kernel.frames import is_distinctive
 from gsotriage.match.engine import RULED_OUT, diagnose, evaluate_signature
 from gsotriage.match.signature import Signature
 
@@ -58,13 +58,16 @@ def _similarity(a: Sequence[str], b: Sequence[str]) -> float:
 
 
 def nearest_negative(
-    sig: Signature, own: Analysed, candidates: Sequence[Analysed], library: Sequence[Signature]
+    sig: Signature, members: Sequence[Analysed], candidates: Sequence[Analysed], library: Sequence[Signature]
 ) -> Optional[Tuple[Analysed, str]]:
-    """The candidate most like ``own`` (another fix) that ``sig`` rules out ("ruled-out"),
-    or failing that one where it is not the top verdict ("not-top")."""
-    fix = own.record.versions.fix_commit
+    """The record most like the signature's own (``members[0]``), of another fix, that
+    ``sig`` rules out ("ruled-out"), or failing that one where it is not the top
+    verdict ("not-top")."""
+    own = members[0]
+    cves = {m.record.cve for m in members}
+    fixes = {m.record.versions.fix_commit for m in members}
     ranked = sorted(
-        (c for c in candidates if c.record.cve != own.record.cve and c.record.versions.fix_commit != fix and c.stack),
+        (c for c in candidates if c.record.cve not in cves and c.record.versions.fix_commit not in fixes and c.stack),
         key=lambda c: (-_similarity(own.stack, c.stack), c.record.cve),
     )
     not_top: Optional[Analysed] = None

@@ -4,7 +4,7 @@ Required clauses name what is distinctive about the crash: its site (the first
 frame that is not a generic helper such as ``skb_push`` or ``memcpy``) and the
 class's characteristic frames down to the first GSO/GRO/offload/tunnel function;
 never the plumbing every network crash shares (``dev_hard_start_xmit``,
-``netif_receive_skb``: see gsotriage.cve.frames). Deeper distinctive frames (the
+``netif_receive_skb``: see gsotriage.kernel.frames). Deeper distinctive frames (the
 path that fed the bad skb in: ``tun_get_user``, ``netem_enqueue``), the panic
 kind, the BUG/WARN file and the ``skb_under_panic`` wording are supporting
 evidence: they tell two classes with the same site apart without ruling out a
@@ -18,12 +18,12 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gsotriage.cve.frames import HELPER, is_distinctive, is_origin, site_index
+from gsotriage.kernel.frames import HELPER, is_distinctive, is_origin, site_index
 from gsotriage.cve.records import CveRecord, VersionData
-from gsotriage.cve.scope import Scope, evidence_positions, mentioned_functions
+from gsotriage.cve.scope import Scope, evidence_positions, mentioned_functions, trace_evidence
 from gsotriage.model import CrashReport, PanicKind
 
-__all__ = ["Proposal", "Rejected", "fix_entry", "propose", "signature_id"]
+__all__ = ["Proposal", "Rejected", "combine", "fix_entry", "propose", "required_key", "signature_id"]
 
 # Panic kinds that are one bug seen through different kernels: a KASAN build
 # reports the use-after-free that a production kernel turns into a GPF or a fault.
@@ -42,7 +42,7 @@ _KIND_FAMILY: Dict[PanicKind, Tuple[str, ...]] = {
 _SEVERITY = {"bug": "high", "null-deref": "high", "paging-fault": "high", "gpf": "high", "kasan": "high"}
 
 _CHAIN_DEPTH = 12  # frames below the site searched for the class's characteristic frame
-_MAX_ORIGIN = 3  # deeper distinctive frames kept as supporting evidence
+_MAX_ORIGIN = 2  # deeper frames on the class's path kept as supporting evidence
 
 
 @dataclass(frozen=True)
@@ -165,18 +165,16 @@ def _chain(stack: Sequence[str], site: int, mentioned: Sequence[str]) -> List[st
     return [s] if deeper is None else [s, stack[deeper]]
 
 
-def _supporting(report: CrashReport, stack: Sequence[str], site: int, chain: Sequence[str]) -> List[Dict[str, Any]]:
+def _supporting(
+    report: CrashReport, stack: Sequence[str], site: int, chain: Sequence[str], mentioned: Sequence[str]
+) -> List[Dict[str, Any]]:
+    """Evidence that tells this class from others at the same site without ruling out
+    the same bug reached another way: the panic kind family, the BUG/WARN file, the
+    skb_put/skb_push bound, and deeper GSO/GRO/offload/tunnel frames (or frames the fix
+    message names). Where the skb came from (tun, AF_PACKET, a NIC driver's poll) is
+    left out: a real crash of the same bug arrives some other way, and a supporting
+    frame that is absent counts against the class."""
     sup: List[Dict[str, Any]] = []
-    if site == 0:
-        sup.append({"exception_function": frame_pattern(stack[0]), "weight": 1, "why": "the faulting function itself"})
-    elif report.panic.function:
-        sup.append(
-            {
-                "exception_function": stack[0],
-                "weight": 0.5,
-                "why": f"the record's crash trapped in the helper {stack[0]} on behalf of {stack[site]}",
-            }
-        )
     kind = report.panic.kind
     if kind in _KIND_FAMILY:
         fam = list(_KIND_FAMILY[kind])
@@ -188,9 +186,23 @@ def _supporting(report: CrashReport, stack: Sequence[str], site: int, chain: Seq
     if m:
         sup.append({"message": m.group(0), "weight": 1, "why": "the skb_put/skb_push bound the record's crash hit"})
     start = stack.index(chain[-1], site) + 1 if chain[-1] in stack[site:] else site + 1
-    origin = [f for f in stack[start : start + _CHAIN_DEPTH] if is_distinctive(f) and f not in chain]
-    for f in list(dict.fromkeys(origin))[:_MAX_ORIGIN]:
-        sup.append({"frames": [frame_pattern(f)], "weight": 1, "why": "the path that fed the skb in, in the record's trace"})
+    evidence = set(evidence_positions(stack))
+    deeper = [
+        stack[i]
+        for i in range(start, min(len(stack), start + _CHAIN_DEPTH))
+        if stack[i] not in chain
+        and is_distinctive(stack[i])
+        and not is_origin(stack[i])
+        and (i in evidence or stack[i] in mentioned)
+    ]
+    for f in list(dict.fromkeys(deeper))[:_MAX_ORIGIN]:
+        sup.append({"frames": [frame_pattern(f)], "weight": 1, "why": "deeper in the record's trace, on the class's path"})
+    if len(chain) == 1 and len(stack) <= site + 1:
+        # The record quotes only the crash site: the functions its fix names are the
+        # best hint of the path below it.
+        named = [f for f in mentioned if f not in stack and trace_evidence([f]) and not is_origin(f)]
+        for f in named[:_MAX_ORIGIN]:
+            sup.append({"frames": [frame_pattern(f)], "weight": 1, "why": "a function the fix's message names"})
     return sup
 
 
@@ -206,15 +218,16 @@ def propose(record: CveRecord, scope: Scope, report: CrashReport, stack: Sequenc
         return Rejected("the trace names no crash site beyond generic helpers and plumbing")
     if re.search(r"unreferenced object|memory leak", report.panic.message or "", re.I):
         return Rejected("a kmemleak report: its trace is where the object was allocated, not a crash site")
-    chain = _chain(stack, site, mentioned_functions(record.message))
-    frames_arg: Dict[str, Any] = {"sequence": [frame_pattern(f) for f in chain], "within": site + 3}
+    mentioned = mentioned_functions(record.message)
+    chain = _chain(stack, site, mentioned)
     required: List[Dict[str, Any]] = [
-        {
-            "frames": frames_arg,
-            "why": "the record's crash site and the class's characteristic frames",
-        }
+        {"crash_site": frame_pattern(chain[0]), "why": "where the record's crash happened (generic helpers looked through)"}
     ]
-    supporting = _supporting(report, stack, site, chain)
+    if len(chain) > 1:
+        required.append(
+            {"frames": [frame_pattern(f) for f in chain], "why": "the class's characteristic frames in the record's trace"}
+        )
+    supporting = _supporting(report, stack, site, chain, mentioned)
     prose = _prose(record.message)
     summary = _clip(prose[0], 600) if prose else record.title
     mechanism = "\n\n".join(textwrap.fill(p, 100) for p in prose[:4]) or record.title
@@ -249,3 +262,42 @@ def _upgrade(fix: Dict[str, Any]) -> str:
     if stable:
         text += "; stable " + ", ".join(stable)
     return text + ")"
+
+
+def required_key(p: Proposal) -> str:
+    """Proposals with the same key cannot be told apart by what they require."""
+    return repr(p.doc["match"]["required"])
+
+
+def combine(members: Sequence[Proposal], cves: Sequence[str], subjects: Sequence[str]) -> Proposal:
+    """One signature for records whose traces require the same thing (the same site
+    and chain): a crash there cannot say which of their fixes it needs, so the class
+    names them all, and each record's trace is a positive case of it."""
+    first = members[0]
+    fixes = [f for m in members for f in m.doc["fixed_by"]]
+    supporting: List[Dict[str, Any]] = []
+    for m in members:
+        for clause in m.doc["match"]["supporting"]:
+            if clause not in supporting:
+                supporting.append(clause)
+    labels = "; ".join(f"{c}: {t}" for c, t in zip(cves, subjects))
+    chain = " <- ".join(first.chain)
+    doc: Dict[str, Any] = {
+        **first.doc,
+        "title": f"crash at {chain}, {len(members)} fixes ({', '.join(cves)})",
+        "summary": _clip(
+            f"Crashes at {chain} that the records of {len(members)} different fixes quote; the trace alone does not "
+            f"tell them apart. {labels}",
+            600,
+        ),
+        "mechanism": "\n\n".join(f"{c}:\n{m.doc['mechanism'].strip()}" for c, m in zip(cves, members)) + "\n",
+        "references": [r for m in members for r in m.doc["references"]],
+        "fixed_by": fixes,
+        "remediation": {"upgrade": "; ".join(_upgrade(f) for f in fixes)},
+        "match": {"required": first.doc["match"]["required"], "supporting": supporting},
+        "unverified": [
+            *first.doc["unverified"],
+            "several fixes share this crash site and chain: which one this crash needs is not decided by the trace",
+        ],
+    }
+    return Proposal(first.sig_id, doc, first.case_name, first.case_text, first.site, first.chain)

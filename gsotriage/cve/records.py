@@ -315,20 +315,20 @@ def _parse_with_dyad(doc: Any, path: str) -> Optional[CveRecord]:
 _SKIP_DIRS = frozenset({".git", "testing", "rejected", "reserved"})
 
 
-def iter_record_files(paths: Sequence[Union[str, Path]]) -> Iterator[Path]:
-    """CVE-*.json files under the given files and directories, in a stable order.
-
-    ``testing``, ``rejected`` and ``reserved`` folders of the vulns repository are skipped."""
+def iter_record_files(paths: Sequence[Union[str, Path]]) -> Iterator[Tuple[Path, bool]]:
+    """(file, named explicitly) for the CVE-*.json files under the given files and
+    directories, in a stable order. ``testing``, ``rejected`` and ``reserved``
+    folders of the vulns repository are skipped."""
     for p in paths:
         path = Path(p)
         if not path.is_dir():
-            yield path
+            yield path, True
             continue
         for root, dirs, names in os.walk(path):
             dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
             for n in sorted(names):
                 if _CVE_NAME.match(n):
-                    yield Path(root) / n
+                    yield Path(root) / n, False
 
 
 # cvelistV5 holds every CNA's records: a cheap byte test skips the other CNAs'
@@ -349,14 +349,14 @@ def read_records(paths: Sequence[Union[str, Path]]) -> ReadResult:
     records: List[CveRecord] = []
     problems: List[Tuple[str, str]] = []
     files = other = 0
-    for f in iter_record_files(paths):
+    for f, explicit in iter_record_files(paths):
         files += 1
         try:
             raw = f.read_bytes()
         except OSError as exc:
             problems.append((str(f), f"cannot read: {exc.strerror or exc}"))
             continue
-        if _ORG_BYTES not in raw:
+        if _ORG_BYTES not in raw and not explicit:
             other += 1
             continue
         try:
@@ -366,6 +366,8 @@ def read_records(paths: Sequence[Union[str, Path]]) -> ReadResult:
             continue
         if rec is None:
             other += 1
+            if explicit:
+                problems.append((str(f), "not a published record of the Linux kernel CNA"))
             continue
         records.append(rec)
     return ReadResult(tuple(records), files, other, tuple(problems))

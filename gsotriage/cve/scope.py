@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from gsotriage.cve.frames import NEAR_ONLY, ORIGIN, PLUMBING
+from gsotriage.kernel.frames import HELPER, NEAR_ONLY, ORIGIN, PLUMBING
 
 __all__ = ["GSO_FUNCTION", "Scope", "classify", "mentioned_functions", "evidence_positions", "trace_evidence"]
 
@@ -58,6 +58,7 @@ FILE_RULES: Tuple[_FileRule, ...] = (
     _rule(r"^net/ipv4/(ip_gre|ipip|ip_tunnel(_core)?)\.c$|^include/net/(ip_tunnels|gre|erspan)\.h$", "tunnel-ip", True),
     _rule(r"^net/ipv6/(ip6_gre|ip6_tunnel|sit|ip6_udp_tunnel)\.c$|^include/net/ip6_tunnel\.h$", "tunnel-ip", True),
     _rule(r"^net/ipv4/gre_demux\.c$|^net/ipv6/ip6_vti\.c$|^net/ipv4/ip_vti\.c$", "tunnel-ip", True),
+    _rule(r"^drivers/net/(gtp|pfcp)\.c$|^net/l2tp/", "tunnel-udp", True),
     # Shared: in scope only with a GSO/GRO/offload function or subject.
     _rule(r"^net/core/(skbuff|dev|filter|datagram)\.c$|^include/linux/(skbuff|netdevice|netdev_features)\.h$", "core", False),
     _rule(r"^include/net/(ip|ipv6|udp|tcp|sock|checksum)\.h$|^include/linux/(udp|ipv6|if_vlan)\.h$", "core", False),
@@ -74,6 +75,8 @@ FILE_RULES: Tuple[_FileRule, ...] = (
     _rule(r"^net/ipv4/ip_fragment\.c$|^net/ipv6/reassembly\.c$", "ip-stack", False),
     _rule(r"^drivers/net/ethernet/|^drivers/net/(hyperv|xen-netfront|xen-netback|vmxnet3|ethernet)/", "nic-driver", False),
     _rule(r"^drivers/net/(usb|wireless|wwan)/", "nic-driver", False),
+    # Any other networking file: in scope only with a GSO/GRO/offload function or subject.
+    _rule(r"^(net|drivers/net|include/net)/", "other-net", False),
 )
 
 # Functions of the GSO/GRO/offload/checksum/tunnel data path. Names in a trace or
@@ -83,13 +86,15 @@ GSO_FUNCTION = re.compile(
     r"skb_segment(?:_list)?|__?skb_gso_segment|skb_mac_gso_segment|skb_gso_\w+|\w+_gso_segment\w*|gso_\w+"
     r"|\w*_ufo_fragment|udp_rcv_segment|__udp_gso_segment\w*|skb_udp_tunnel_segment|__skb_udp_tunnel_segment"
     r"|\w*gro_receive\w*|\w*gro_complete\w*|napi_gro_\w+|dev_gro_receive|skb_gro_\w+|gro_\w+|napi_skb_finish"
-    r"|\w*_gro_\w+|\w+_lro_\w+|lro_\w+|\w*tso_\w*|\w+_tso|tso"
+    r"|\w*_gro_\w+|\w+_lro_\w+|lro_\w+|\w*tso_\w*|\w+_tso|tso|\w+_tpa_\w+|\w+_tpa"
     r"|skb_checksum_help|skb_csum_hwoffload_help|skb_warn_bad_offload|__skb_checksum\w*|skb_checksum\w*"
+    r"|\w+_(?:rx|tx)_(?:checksum|csum)\w*|\w+_checksum_(?:downlink|uplink|offload)\w*|\w+_csum_offload\w*"
     r"|skb_partial_csum_set|validate_xmit_skb\w*|netif_skb_features|harmonize_features|\w*features_check"
     r"|virtio_net_hdr_\w+|tun_get_user|tap_get_user|packet_snd|tpacket_snd"
     r"|bpf_skb_(?:adjust_room|change_proto|change_tail|change_head|net_shrink|net_grow|proto_\w+)|bpf_skb_\w*gso\w*"
     r"|skb_tunnel_check_pmtu|iptunnel_\w+|ip_tunnel_\w+|ip6_tnl_\w+|udp_tunnel\w*|vxlan_\w+|geneve\w*|fou_\w+|gue_\w+"
     r"|ipgre_\w+|ip6gre_\w+|gre_\w+|__gre_\w+|erspan\w*|ip6erspan\w*|ipip\w*|ipip6_\w+|sit_\w+|bareudp_\w+"
+    r"|gtp\d?u?_\w+|pfcp_\w+|l2tp_\w+"
     r"|skb_gso_validate_\w+|ip_finish_output_gso|ip6_finish_output_gso"
     r")$"
 )
@@ -97,7 +102,7 @@ GSO_FUNCTION = re.compile(
 # Subjects that say the fix is about segmentation or aggregation.
 _SUBJECT = re.compile(
     r"\b(gso|gro|tso|lro|ufo|uso|hw[-_ ]gro|segment(ation)?(?! fault)|fraglist|frag_list|checksum offload|csum offload"
-    r"|tx csum|csum_start|gso_size|gso_type|virtio_net_hdr|big tcp)\b",
+    r"|tx csum|csum_start|gso_size|gso_type|virtio_net_hdr|big tcp|udp encap|encapsulat\w*|tpa)\b",
     re.I,
 )
 
@@ -116,14 +121,18 @@ _EXCLUDE_SUBJECT = re.compile(
 _CONTROL = re.compile(
     r"(netlink|rtnl|genl|_nl_|_doit$|_dumpit$|_dump$|newlink|dellink|changelink|setsockopt|getsockopt|ioctl|ethtool"
     r"|init_net|exit_net|setup_net|cleanup_net|ops_init|ops_exit|_init$|_uninit$|_exit$|module|probe|_remove$"
-    r"|notifier|register|unregister|fdb|vnifilter|vnigroup|kobject|sysfs|debugfs|devlink|find_dev)",
+    r"|notifier|register|unregister|fdb|vnifilter|vnigroup|kobject|sysfs|debugfs|devlink|find_dev|del_work"
+    r"|_release$|_destroy|_close$|cleanup|teardown)",
     re.I,
 )
 
 
 # Tunnel driver functions are datapath functions only when their name says so
 # (vxlan_xmit_one yes, vxlan_vnigroup_uninit no).
-_TUNNEL = re.compile(r"^_*(iptunnel|ip_tunnel|ip6_tnl|ipxip6|udp_tunnel|vxlan|geneve|fou|gue|ipgre|ip6gre|gre|erspan|ip6erspan|ipip6?|sit|bareudp)")
+_TUNNEL = re.compile(
+    r"^_*(iptunnel|ip_tunnel|ip6_tnl|ipxip6|udp_tunnel|vxlan|geneve|fou|gue|ipgre|ip6gre|gre|erspan|ip6erspan|ipip6?"
+    r"|sit|bareudp|gtp\d?u?|pfcp|l2tp)"
+)
 _DATAPATH = re.compile(
     r"(xmit|rcv|recv|gro|gso|segment|encap|decap|pmtu|header|build|push|pull|_tx|_rx|csum|route|lookup|_err"
     r"|parse|output|input|fill_metadata|dst)"
@@ -141,7 +150,7 @@ def trace_evidence(stack: Sequence[str]) -> List[str]:
     paths and no tunnel functions outside their data path."""
     out = []
     for i, name in enumerate(stack[:12]):
-        if not GSO_FUNCTION.match(name) or PLUMBING.match(name) or _CONTROL.search(name):
+        if not GSO_FUNCTION.match(name) or PLUMBING.match(name) or HELPER.match(name) or _CONTROL.search(name):
             continue
         if i >= _DEPTH and not (i < 8 and _GSO_DISPATCH.match(name)):
             continue
@@ -221,8 +230,14 @@ def classify(
         return Scope(True, _refine(strong, frames, gso_frames), tuple(reasons))
     if shared is None:
         return Scope(False, "other", ("no file of the GSO/GRO/offload/tunnel paths",))
+    # A tunnel's functions on the stack of a fix elsewhere (bonding giving a GRE device
+    # its header_ops) say where it crashed, not that a tunnel path is at fault.
+    gso_frames = [f for f in gso_frames if not _TUNNEL.match(f)]
     if gso_frames:
         reasons.append("trace runs through " + ", ".join(dict.fromkeys(gso_frames[:4])))
+    if frames:
+        # With a trace, the trace decides: the message may name GSO functions as context.
+        gso_mentions = []
     if gso_mentions:
         reasons.append("message names " + ", ".join(f"{m}()" for m in gso_mentions[:4]))
     if subject_hit:

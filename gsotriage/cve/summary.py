@@ -48,6 +48,7 @@ class ImportSummary:
     negatives: int = 0  # non-GSO networking records kept as real negatives
     cross_fire: List[CrossFire] = field(default_factory=list)
     ties: int = 0
+    ambiguous: int = 0  # hand-written partial outranked by another hand-written signature
     dry_run: bool = False
 
     @property
@@ -90,6 +91,7 @@ class ImportSummary:
             "negatives": self.negatives,
             "cross_fire": [c.__dict__ for c in self.cross_fire],
             "ties": self.ties,
+            "hand_written_ambiguities": self.ambiguous,
             "problems": [{"path": p, "message": m} for p, m in self.problems],
             "written": self.written,
             "stale": self.stale,
@@ -112,7 +114,8 @@ def format_summary(s: ImportSummary, *, verbose: bool = False) -> str:
         f"signatures proposed: {d['proposed']}, merged into hand-written signatures: {d['merged']}, "
         f"edited by a person (fix data only): {d['kept_edited']}, not usable: {d['rejected']}",
         f"real non-GSO networking negatives: {s.negatives}",
-        f"cross-fire: {len(s.cross_fire)} positive case(s) topped by another signature; ties: {s.ties}",
+        f"cross-fire: {len(s.cross_fire)} positive case(s) topped by another signature; ties: {s.ties}; "
+        f"hand-written partials outranked by another hand-written signature: {s.ambiguous}",
         "",
         f"{'subsystem':18} {'in scope':>8} {'trace':>6} {'proposed':>8} {'merged':>6} {'rejected':>8}",
     ]
