@@ -16,7 +16,7 @@ at ``nsh_gso_segment``. The ``crash_site`` clause and the CVE importer both use
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from gsotriage.kernel.symbols import base_name
 from gsotriage.model import CrashReport
@@ -118,10 +118,21 @@ NEAR_ONLY = re.compile(
 )
 
 
+_LAST: List[Any] = [None, ()]  # (report, its stack): the crash_site clause of every signature asks
+
+
 def report_stack(report: CrashReport) -> List[str]:
     """Function names from the crash site down (the exception function first),
     '?' frames, exception-context frames and report machinery dropped, clone
     suffixes removed, an immediate repeat of a name collapsed."""
+    if _LAST[0] is report:
+        return list(_LAST[1])
+    out = _report_stack(report)
+    _LAST[:] = [report, tuple(out)]
+    return out
+
+
+def _report_stack(report: CrashReport) -> List[str]:
     names: List[str] = []
     if report.panic.function:
         names.append(base_name(report.panic.function))

@@ -10,9 +10,10 @@ upstream fixes they carry.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from gsotriage.model import Kernel
 
@@ -23,6 +24,7 @@ Version = Tuple[int, ...]
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_version(text: Optional[str]) -> Optional[Version]:
     if not text:
         return None
@@ -48,7 +50,18 @@ _DEBIAN_PKG = re.compile(r"Debian (\d+\.\d+\.\d+)(?:-\S+)?")
 _DEBIAN_REL = re.compile(r"^(\d+\.\d+\.\d+)\+deb\d+")
 
 
+_LAST_BASE: List[Any] = [None, None]  # (kernel, its base): every fix of every signature asks for the same kernel
+
+
 def upstream_base(kernel: Kernel) -> UpstreamBase:
+    if _LAST_BASE[0] is kernel:
+        return _LAST_BASE[1]  # type: ignore[no-any-return]
+    base = _upstream_base(kernel)
+    _LAST_BASE[:] = [kernel, base]
+    return base
+
+
+def _upstream_base(kernel: Kernel) -> UpstreamBase:
     rel = kernel.release or ""
     ver = " ".join(x for x in (kernel.version, kernel.distro_version) if x)
     m = _DEBIAN_PKG.search(ver)

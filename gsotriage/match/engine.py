@@ -414,12 +414,21 @@ def diagnose(
     ctx = EvalContext.of(report)
     evaluated = _with_origins([evaluate_signature(s, report, ctx, changelog) for s in signatures])
     ranked = sorted(_posterior(evaluated), key=_rank)
+    # Ranked by log-odds, so equal scores are neighbours: looking only there keeps tie
+    # marking linear (comparing every pair cost more than the clauses at 80+ signatures).
     marked: List[Verdict] = []
     for i, v in enumerate(ranked):
-        same = [
-            w
-            for j, w in enumerate(ranked)
-            if j != i and w.status != RULED_OUT and abs(w.log_score - v.log_score) < 1e-6 and not _related(v, w)
-        ]
-        marked.append(replace(v, tie=bool(same) and v.status != RULED_OUT))
+        same = False
+        if v.status != RULED_OUT:
+            for step in (-1, 1):
+                j = i + step
+                while 0 <= j < len(ranked) and abs(ranked[j].log_score - v.log_score) < 1e-6:
+                    w = ranked[j]
+                    if w.status != RULED_OUT and not _related(v, w):
+                        same = True
+                        break
+                    j += step
+                if same:
+                    break
+        marked.append(v if v.tie == same else replace(v, tie=same))
     return Diagnosis(report, tuple(marked), None if report.live else _ambiguity(marked))
