@@ -29,7 +29,10 @@ def sig_list(sig_paths: Sequence[str], fmt: str, output: Optional[str]) -> None:
     """List the signatures in the library."""
     import json
 
+    from gsotriage.cve.counting import class_counts, counted
+
     lib = library(sig_paths)
+    counts = class_counts(lib.signatures)
     if fmt == "json":
         rows = [
             {
@@ -39,13 +42,18 @@ def sig_list(sig_paths: Sequence[str], fmt: str, output: Optional[str]) -> None:
                 "severity": s.severity,
                 "tags": list(s.tags),
                 "fixed_by": [f.commit for f in s.fixed_by],
+                "counted": counted(s),
             }
             for s in lib.signatures
         ]
-        write(output, json.dumps({"digest": lib.digest, "signatures": rows}, indent=2) + "\n")
+        doc = {"digest": lib.digest, "signatures": rows, "counts": counts.to_dict()}
+        write(output, json.dumps(doc, indent=2) + "\n")
         return
     lines = [f"{s.id:58} {s.maturity:12} {','.join(s.tags)}" for s in lib.signatures]
-    lines.append(f"{len(lib.signatures)} signatures, library {lib.digest}")
+    lines.append(
+        f"{len(lib.signatures)} signatures, library {lib.digest}; {counts.counted} counted GSO/GRO/offload classes "
+        f"(fix commit, per-branch fix data, real positive case) of {counts.classes} specific"
+    )
     write(output, "\n".join(lines) + "\n")
 
 

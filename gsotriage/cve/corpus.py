@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Tuple
+from typing import FrozenSet, Sequence, Tuple
 
-from gsotriage.kernel.frames import report_stack, site_index
 from gsotriage.cve.records import CveRecord
 from gsotriage.cve.scope import Scope, classify
+from gsotriage.kernel.frames import report_stack, site_index
 from gsotriage.model import CrashReport
 from gsotriage.parse import parse_text
 
-__all__ = ["Analysed", "analyse", "negative_category"]
+__all__ = ["HUB_RECORDS", "Analysed", "analyse", "hubs", "negative_category"]
 
 _NET = re.compile(
     r"^(net/|drivers/net/|include/net/|include/linux/(skbuff|netdevice|netdev_features|virtio_net|udp|ipv6|if_vlan)\.h)"
@@ -52,6 +53,17 @@ def analyse(record: CveRecord) -> Analysed:
     report = parse_text(record.description, path=f"{record.cve}.txt")
     stack = tuple(report_stack(report))
     return Analysed(record, report, stack, classify(record.title, record.message, record.program_files, stack))
+
+
+# A function that is the crash site of this many records' traces is a hub: crashes
+# of many classes surface there (skb_segment, skb_checksum_help, the flow dissector).
+HUB_RECORDS = 3
+
+
+def hubs(analysed: Sequence[Analysed], threshold: int = HUB_RECORDS) -> FrozenSet[str]:
+    """Functions that are the crash site of ``threshold`` or more records' traces."""
+    seen: Counter[str] = Counter(a.site for a in analysed if a.site)
+    return frozenset(name for name, n in seen.items() if n >= threshold)
 
 
 _CATEGORIES = (

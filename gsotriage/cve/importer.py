@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import yaml
 
-from gsotriage.cve.corpus import Analysed, analyse
+from gsotriage.cve.corpus import Analysed, analyse, hubs
 from gsotriage.cve.crossfire import cross_fire
 from gsotriage.cve.merge import (
     append_test,
@@ -75,6 +75,13 @@ def _library(root: Path) -> Tuple[Signature, ...]:
 def _fixed_by(path: Path) -> List[Dict[str, Any]]:
     data = yaml.safe_load(_read_text(path))
     return list(data.get("fixed_by") or []) if isinstance(data, dict) else []
+
+
+def _edited(path: Path) -> bool:
+    """A person's file: hand-written, or generated and changed since."""
+    text = _read_text(path)
+    stamp = generated_digest(text)
+    return stamp is None or stamp != body_digest(text)
 
 
 def _refresh_fix(path: Path, entry: Dict[str, Any]) -> str:
@@ -240,7 +247,7 @@ def run_import(
     stage = Staging(signatures_dir, CASES_SUBDIR)
     try:
         _Import(stage, analysed, summary).run(per_category)
-        summary.written = stage.sync(dry_run)
+        summary.written = stage.sync(dry_run, owned=CASES_SUBDIR)
     finally:
         stage.close()
     summary.total_seconds = time.perf_counter() - t0
@@ -248,7 +255,9 @@ def run_import(
 
 
 def _maybe_networking(files: Sequence[str]) -> bool:
-    return any(f.startswith(("net/", "drivers/net/", "include/net/", "include/linux/", "include/uapi/linux/")) for f in files)
+    return any(
+        f.startswith(("net/", "drivers/net/", "include/net/", "include/linux/", "include/uapi/linux/")) for f in files
+    )
 
 
 class _Import:
@@ -275,11 +284,28 @@ class _Import:
             self.index.append(_entry(a, f"non-GSO negative ({cat})"))
         self.summary.negatives = len(negatives)
         _write_index(self.stage, self.index)
-        final = _library(self.stage.root)
-        self.summary.cross_fire, self.summary.ties, self.summary.ambiguous = cross_fire(final)
         named = {o.signature for o in self.outcomes.values()}
-        self.summary.stale = sorted(s.id for s in final if "mined" in s.tags and s.id not in named)
+        for sig in _library(self.stage.root):
+            if "mined" not in sig.tags or sig.id in named or not sig.path:
+                continue
+            if _edited(Path(sig.path)):
+                self.summary.stale.append(sig.id)  # a person's now: kept
+            else:
+                self.stage.remove(Path(sig.path).name)  # generated, unedited, no record proposes it any more
+        final = _library(self.stage.root)
+        self._prune_cases(final)
+        self.summary.cross_fire, self.summary.ties, self.summary.ambiguous = cross_fire(final)
         self.summary.outcomes = sorted(self.outcomes.values(), key=lambda o: _cve_key(o.cve))
+
+    def _prune_cases(self, library: Sequence[Signature]) -> None:
+        """Case files no signature and no index entry refers to any more (a record the
+        importer now rejects) leave the import's folder."""
+        used = {e["file"] for e in self.index}
+        for sig in library:
+            used |= {Path(t.input).name for t in sig.tests if t.input and t.input.startswith(CASES_SUBDIR.as_posix())}
+        for p in (self.stage.root / CASES_SUBDIR).glob("CVE-*.txt"):
+            if p.name not in used:
+                p.unlink()
 
     def _proposals(self, library: Sequence[Signature]) -> List[Group]:
         by_commit: Dict[str, Signature] = {}
@@ -287,6 +313,7 @@ class _Import:
             for f in sig.fixed_by:
                 by_commit.setdefault(f.commit[:12], sig)
         proposals: List[Tuple[Analysed, Proposal]] = []
+        common = hubs([a for a in self.analysed if a.networking])
         for a in self.analysed:
             entry = fix_entry(a.record)
             owner = by_commit.get(entry["commit"][:12]) if entry else None
@@ -298,11 +325,14 @@ class _Import:
                 continue
             if not a.scope.in_scope:
                 continue
-            p = propose(a.record, a.scope, a.report, a.stack)
+            p = propose(a.record, a.scope, a.report, a.stack, common)
             if isinstance(p, Rejected):
-                if entry and owner is not None:
+                if entry and owner is not None and _edited(Path(owner.path or "")):
                     Path(owner.path or "").write_text(_refresh_fix(Path(owner.path or ""), entry), encoding="utf-8")
                     self.outcome(a, KEPT_EDITED, f"fix data refreshed; {p.reason}", owner.id)
+                elif owner is not None:
+                    self.stage.remove(Path(owner.path or "").name)
+                    self.outcome(a, REJECTED, f"{p.reason}; its earlier generated file {owner.id} removed")
                 else:
                     self.outcome(a, REJECTED, p.reason)
                 continue
@@ -330,19 +360,24 @@ class _Import:
                 self.index.append(_entry(a, f"positive for {p.sig_id}"))
             path = self.stage.root / f"{p.sig_id}.yaml"
             if path.exists():
-                text = _read_text(path)
-                stamp = generated_digest(text)
-                if stamp is None or stamp != body_digest(text):
+                if _edited(path):
                     for entry in p.doc["fixed_by"]:
                         path.write_text(_refresh_fix(path, entry), encoding="utf-8")
                     for a in members:
                         self.outcome(a, KEPT_EDITED, "edited by a person: fix data refreshed, the rest kept", p.sig_id)
                     continue
             tests = [_positive_test(MATCH, False, a, f"cve-record-trace-{a.record.cve.lower()}") for a in members]
-            self.stage.write(f"{p.sig_id}.yaml", render_signature({**p.doc, "tests": tests + [_PLACEHOLDER]}, members[0].record.cve))
+            self.stage.write(
+                f"{p.sig_id}.yaml", render_signature({**p.doc, "tests": [*tests, _PLACEHOLDER]}, members[0].record.cve)
+            )
             editable.add(p.sig_id)
             for a in members:
-                self.outcome(a, PROPOSED, " <- ".join(p.chain) + (f" (one of {len(members)} fixes)" if len(members) > 1 else ""), p.sig_id)
+                self.outcome(
+                    a,
+                    PROPOSED,
+                    " <- ".join(p.chain) + (f" (one of {len(members)} fixes)" if len(members) > 1 else ""),
+                    p.sig_id,
+                )
         return editable
 
     def _finish_groups(self, groups: Sequence[Group], editable: Set[str]) -> None:

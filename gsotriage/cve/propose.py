@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
 
-from gsotriage.kernel.frames import HELPER, is_distinctive, is_origin, site_index
 from gsotriage.cve.records import CveRecord, VersionData
 from gsotriage.cve.scope import Scope, evidence_positions, mentioned_functions, trace_evidence
+from gsotriage.kernel.frames import HELPER, is_distinctive, is_origin, site_index
 from gsotriage.model import CrashReport, PanicKind
 
 __all__ = ["Proposal", "Rejected", "combine", "fix_entry", "propose", "required_key", "signature_id"]
@@ -178,9 +178,13 @@ def _supporting(
     kind = report.panic.kind
     if kind in _KIND_FAMILY:
         fam = list(_KIND_FAMILY[kind])
-        sup.append({"panic_kind": fam if len(fam) > 1 else fam[0], "weight": 1, "why": f"the record's crash: {kind.value}"})
+        sup.append(
+            {"panic_kind": fam if len(fam) > 1 else fam[0], "weight": 1, "why": f"the record's crash: {kind.value}"}
+        )
     if report.panic.bug_file:
-        sup.append({"bug_file": re.escape(report.panic.bug_file) + "$", "weight": 1, "why": "the BUG/WARN the record quotes"})
+        sup.append(
+            {"bug_file": re.escape(report.panic.bug_file) + "$", "weight": 1, "why": "the BUG/WARN the record quotes"}
+        )
     headline = report.panic.message or ""
     m = re.search(r"skb_(under|over)_panic", headline)
     if m:
@@ -196,7 +200,9 @@ def _supporting(
         and (i in evidence or stack[i] in mentioned)
     ]
     for f in list(dict.fromkeys(deeper))[:_MAX_ORIGIN]:
-        sup.append({"frames": [frame_pattern(f)], "weight": 1, "why": "deeper in the record's trace, on the class's path"})
+        sup.append(
+            {"frames": [frame_pattern(f)], "weight": 1, "why": "deeper in the record's trace, on the class's path"}
+        )
     if len(chain) == 1 and len(stack) <= site + 1:
         # The record quotes only the crash site: the functions its fix names are the
         # best hint of the path below it.
@@ -206,8 +212,18 @@ def _supporting(
     return sup
 
 
-def propose(record: CveRecord, scope: Scope, report: CrashReport, stack: Sequence[str]) -> Any:
-    """A Proposal, or Rejected with the reason the record cannot make a signature."""
+def propose(
+    record: CveRecord,
+    scope: Scope,
+    report: CrashReport,
+    stack: Sequence[str],
+    hubs: Collection[str] = frozenset(),
+) -> Any:
+    """A Proposal, or Rejected with the reason the record cannot make a signature.
+
+    ``hubs``: functions many records' traces run through (gsotriage.cve.corpus.hubs):
+    a crash there says little about which class it is, so the class's characteristic
+    frame must be seen before it is named."""
     fix = fix_entry(record)
     if fix is None:
         return Rejected("no mainline fix commit in the record")
@@ -218,16 +234,35 @@ def propose(record: CveRecord, scope: Scope, report: CrashReport, stack: Sequenc
         return Rejected("the trace names no crash site beyond generic helpers and plumbing")
     if re.search(r"unreferenced object|memory leak", report.panic.message or "", re.I):
         return Rejected("a kmemleak report: its trace is where the object was allocated, not a crash site")
+    if re.search(r"KCSAN|data-race", report.panic.message or ""):
+        return Rejected("a KCSAN data-race report: two racing accesses, not a crash")
+    if re.search(
+        r"stack-out-of-bounds|stack guard page|stack overflow", report.panic.message or "", re.I
+    ) and re.search(r"recursion|stack overflow", record.message, re.I):
+        return Rejected("a kernel stack overflow: its crash site is wherever the stack ran out")
     mentioned = mentioned_functions(record.message)
     chain = _chain(stack, site, mentioned)
-    required: List[Dict[str, Any]] = [
-        {"crash_site": frame_pattern(chain[0]), "why": "where the record's crash happened (generic helpers looked through)"}
-    ]
+    # The site decides when it is itself a GSO/GRO/offload/tunnel function that few
+    # crashes share; else it is where the bug surfaced, and only the characteristic
+    # frame below it names the class.
+    site_decides = bool(trace_evidence([chain[0]])) and chain[0] not in hubs
+    if len(chain) == 1 and not site_decides:
+        why = "many records' traces run through it" if chain[0] in hubs else "it is no GSO/GRO/offload/tunnel function"
+        return Rejected(f"only the crash site {chain[0]} is named, and {why}")
+    site_clause = {"crash_site": frame_pattern(chain[0])}
+    required: List[Dict[str, Any]] = []
+    if site_decides:
+        required.append({**site_clause, "why": "where the record's crash happened (generic helpers looked through)"})
     if len(chain) > 1:
         required.append(
-            {"frames": [frame_pattern(f) for f in chain], "why": "the class's characteristic frames in the record's trace"}
+            {
+                "frames": [frame_pattern(f) for f in chain],
+                "why": "the class's characteristic frames in the record's trace",
+            }
         )
     supporting = _supporting(report, stack, site, chain, mentioned)
+    if not site_decides:
+        supporting.insert(0, {**site_clause, "weight": 1, "why": "where the record's crash surfaced"})
     prose = _prose(record.message)
     summary = _clip(prose[0], 600) if prose else record.title
     mechanism = "\n\n".join(textwrap.fill(p, 100) for p in prose[:4]) or record.title

@@ -115,9 +115,7 @@ class CveRecord:
     @property
     def url(self) -> str:
         """The record in the kernel CNA's own repository."""
-        return (
-            "https://git.kernel.org/pub/scm/linux/security/vulns.git/tree/cve/published/" f"{self.year}/{self.cve}.json"
-        )
+        return f"https://git.kernel.org/pub/scm/linux/security/vulns.git/tree/cve/published/{self.year}/{self.cve}.json"
 
     @property
     def fix_url(self) -> Optional[str]:
@@ -208,6 +206,14 @@ def _versions(affected: Sequence[Mapping[str, Any]], dyad: Optional[Mapping[str,
         commits = dict(zip(fixed_releases, fix_commits))
     elif dyad:
         commits = {r: dyad.get(r) for r in fixed_releases}
+    if fixed_upstream is None and dyad:
+        # A bug fixed in the merge window that introduced it: no released kernel was
+        # affected upstream, so the record has no semver entry for the mainline fix;
+        # the .dyad pairs it with its release ("6.11:<bug>:6.11:<fix>").
+        mainline = sorted((r for r in dyad if r.count(".") == 1), key=_vkey)
+        if mainline:
+            fixed_upstream = mainline[-1]
+            commits[fixed_upstream] = dyad[fixed_upstream]
     fix_commit = commits.get(fixed_upstream) if fixed_upstream else None
     stable = sorted(
         (BranchFix(r, commits.get(r)) for r in fixed_releases if r != fixed_upstream), key=lambda b: _vkey(b.release)
@@ -254,7 +260,9 @@ def _sibling_dyad(path: Optional[str]) -> Optional[Dict[str, str]]:
         return None
 
 
-def parse_record(doc: Any, path: Optional[str] = None, *, dyad: Optional[Mapping[str, str]] = None) -> Optional[CveRecord]:
+def parse_record(
+    doc: Any, path: Optional[str] = None, *, dyad: Optional[Mapping[str, str]] = None
+) -> Optional[CveRecord]:
     """A record from its decoded JSON; None for a record of another CNA or not published.
 
     ``dyad`` (fixed release -> commit) pairs fix commits with releases when the
@@ -305,7 +313,7 @@ def read_record(path: Union[str, Path]) -> Optional[CveRecord]:
 
 def _parse_with_dyad(doc: Any, path: str) -> Optional[CveRecord]:
     rec = parse_record(doc, path)
-    if rec is not None and rec.versions.fix_commit is None and rec.versions.complete:
+    if rec is not None and rec.versions.fix_commit is None and (rec.versions.complete or rec.versions.affected_ranges):
         dyad = _sibling_dyad(path)
         if dyad:
             rec = parse_record(doc, path, dyad=dyad)

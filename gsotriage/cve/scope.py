@@ -26,7 +26,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from gsotriage.kernel.frames import HELPER, NEAR_ONLY, ORIGIN, PLUMBING
 
-__all__ = ["GSO_FUNCTION", "Scope", "classify", "mentioned_functions", "evidence_positions", "trace_evidence"]
+__all__ = ["GSO_FUNCTION", "Scope", "classify", "evidence_positions", "mentioned_functions", "trace_evidence"]
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,34 @@ FILE_RULES: Tuple[_FileRule, ...] = (
     _rule(r"^drivers/net/(geneve|bareudp)\.c$|^include/net/geneve\.h$", "tunnel-geneve", True),
     _rule(r"^net/ipv4/(ip_gre|ipip|ip_tunnel(_core)?)\.c$|^include/net/(ip_tunnels|gre|erspan)\.h$", "tunnel-ip", True),
     _rule(r"^net/ipv6/(ip6_gre|ip6_tunnel|sit|ip6_udp_tunnel)\.c$|^include/net/ip6_tunnel\.h$", "tunnel-ip", True),
-    _rule(r"^net/ipv4/gre_demux\.c$|^net/ipv6/ip6_vti\.c$|^net/ipv4/ip_vti\.c$", "tunnel-ip", True),
+    _rule(r"^net/ipv4/gre_demux\.c$", "tunnel-ip", True),
     _rule(r"^drivers/net/(gtp|pfcp)\.c$|^net/l2tp/", "tunnel-udp", True),
     # Shared: in scope only with a GSO/GRO/offload function or subject.
-    _rule(r"^net/core/(skbuff|dev|filter|datagram)\.c$|^include/linux/(skbuff|netdevice|netdev_features)\.h$", "core", False),
+    _rule(
+        r"^net/core/(skbuff|dev|filter|datagram)\.c$|^include/linux/(skbuff|netdevice|netdev_features)\.h$",
+        "core",
+        False,
+    ),
     _rule(r"^include/net/(ip|ipv6|udp|tcp|sock|checksum)\.h$|^include/linux/(udp|ipv6|if_vlan)\.h$", "core", False),
-    _rule(r"^net/ipv[46]/(udp|tcp|tcp_output|tcp_input|ip_output|ip6_output|ip_forward|ip6_forward|af_inet|af_inet6)\.c$", "ip-stack", False),
+    _rule(
+        r"^net/ipv[46]/(udp|tcp|tcp_output|tcp_input|ip_output|ip6_output|ip_forward|ip6_forward|af_inet|af_inet6)\.c$",
+        "ip-stack",
+        False,
+    ),
     _rule(r"^drivers/net/(tun|tap|virtio_net|macvtap|ipvtap)\.c$|^net/packet/", "virtio-net-hdr", False),
     _rule(r"^drivers/net/veth\.c$", "veth", False),
     _rule(r"^net/sched/act_", "tc-act", False),
     _rule(r"^net/sched/sch_", "qdisc", False),
     _rule(r"^net/openvswitch/", "openvswitch", False),
-    _rule(r"^net/xfrm/|^net/ipv[46]/(esp[46]|xfrm[46]_)", "xfrm-esp-offload", False),
+    # IPsec, vti (IPsec tunnels) included: in scope only on their GSO paths.
+    _rule(r"^net/xfrm/|^net/ipv[46]/(esp[46]|xfrm[46]_|ip6?_vti)", "xfrm-esp-offload", False),
     _rule(r"^net/mptcp/", "mptcp", False),
     _rule(r"^net/netfilter/|^net/ipv[46]/netfilter/|^net/bridge/netfilter/", "netfilter", False),
     _rule(r"^net/bridge/", "bridge", False),
     _rule(r"^net/ipv4/ip_fragment\.c$|^net/ipv6/reassembly\.c$", "ip-stack", False),
-    _rule(r"^drivers/net/ethernet/|^drivers/net/(hyperv|xen-netfront|xen-netback|vmxnet3|ethernet)/", "nic-driver", False),
+    _rule(
+        r"^drivers/net/ethernet/|^drivers/net/(hyperv|xen-netfront|xen-netback|vmxnet3|ethernet)/", "nic-driver", False
+    ),
     _rule(r"^drivers/net/(usb|wireless|wwan)/", "nic-driver", False),
     # Any other networking file: in scope only with a GSO/GRO/offload function or subject.
     _rule(r"^(net|drivers/net|include/net)/", "other-net", False),
@@ -139,7 +150,9 @@ _DATAPATH = re.compile(
 )
 
 _DEPTH = 6  # evidence further from the crash site is the path's context, not the crash's
-_GSO_DISPATCH = re.compile(r"^(skb_mac_gso_segment|__skb_gso_segment|skb_gso_segment|inet_gso_segment|ipv6_gso_segment)$")
+_GSO_DISPATCH = re.compile(
+    r"^(skb_mac_gso_segment|__skb_gso_segment|skb_gso_segment|inet_gso_segment|ipv6_gso_segment)$"
+)
 
 
 def trace_evidence(stack: Sequence[str]) -> List[str]:
@@ -223,7 +236,9 @@ def classify(
             reasons.append(f"fix touches shared file {path}")
     subject_hit = _SUBJECT.search(title)
     if _EXCLUDE_SUBJECT.search(title):
-        return Scope(False, strong or shared or "other", (f"excluded: subject {title!r} is about configuration or rule offload",))
+        return Scope(
+            False, strong or shared or "other", (f"excluded: subject {title!r} is about configuration or rule offload",)
+        )
     if frames and not gso_frames and any(_CONTROL.search(f) for f in frames[:8]):
         return Scope(False, strong or shared or "other", ("excluded: the trace shows a configuration path",))
     if strong is not None:

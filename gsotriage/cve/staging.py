@@ -23,15 +23,37 @@ class Staging:
             self.root.mkdir(parents=True)
         (self.root / cases).mkdir(parents=True, exist_ok=True)
         self.source = source
+        self._removed: List[Path] = []
+
+    def remove(self, rel: Union[str, Path]) -> None:
+        """Remove a file (and, on sync, its original)."""
+        p = self.root / rel
+        if p.exists():
+            p.unlink()
+        self._removed.append(Path(rel))
 
     def write(self, rel: Union[str, Path], text: str) -> None:
         p = self.root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
 
-    def sync(self, dry_run: bool) -> List[str]:
-        """Copy new or changed files back; the list of them (what would be written on a dry run)."""
+    def sync(self, dry_run: bool, owned: Union[str, Path, None] = None) -> List[str]:
+        """Copy new or changed files back; the list of them (what would be written on a
+        dry run). Under ``owned`` (a folder only the import writes) files the staging
+        copy no longer has are removed too."""
         changed: List[str] = []
+        for rel in self._removed:
+            dest = self.source / rel
+            if dest.is_file():
+                changed.append(f"{dest} (removed)")
+                if not dry_run:
+                    dest.unlink()
+        if owned is not None and (self.source / owned).is_dir():
+            for dest in sorted((self.source / owned).rglob("*")):
+                if dest.is_file() and not (self.root / dest.relative_to(self.source)).exists():
+                    changed.append(f"{dest} (removed)")
+                    if not dry_run:
+                        dest.unlink()
         for p in sorted(self.root.rglob("*")):
             if not p.is_file():
                 continue

@@ -44,7 +44,7 @@ class ImportSummary:
     outcomes: List[Outcome] = field(default_factory=list)
     problems: List[Tuple[str, str]] = field(default_factory=list)
     written: List[str] = field(default_factory=list)
-    stale: List[str] = field(default_factory=list)  # generated files no record proposes any more
+    stale: List[str] = field(default_factory=list)  # edited generated files no record proposes any more (kept)
     negatives: int = 0  # non-GSO networking records kept as real negatives
     cross_fire: List[CrossFire] = field(default_factory=list)
     ties: int = 0
@@ -120,8 +120,9 @@ def format_summary(s: ImportSummary, *, verbose: bool = False) -> str:
         f"{'subsystem':18} {'in scope':>8} {'trace':>6} {'proposed':>8} {'merged':>6} {'rejected':>8}",
     ]
     for sub, c in d["by_subsystem"].items():
+        made = c.get(PROPOSED, 0) + c.get(KEPT_EDITED, 0)
         lines.append(
-            f"{sub:18} {c.get('in_scope', 0):>8} {c.get('with_trace', 0):>6} {c.get(PROPOSED, 0) + c.get(KEPT_EDITED, 0):>8} "
+            f"{sub:18} {c.get('in_scope', 0):>8} {c.get('with_trace', 0):>6} {made:>8} "
             f"{c.get(MERGED, 0):>6} {c.get(REJECTED, 0):>8}"
         )
     if d["rejection_reasons"]:
@@ -131,12 +132,10 @@ def format_summary(s: ImportSummary, *, verbose: bool = False) -> str:
     for p, m in s.problems:
         lines.append(f"problem: {p}: {m}")
     if s.stale:
-        lines.append("generated files no record proposes any more (not deleted): " + ", ".join(s.stale))
+        lines.append("edited generated files no record proposes any more (kept): " + ", ".join(s.stale))
     if verbose:
         lines.append("")
-        lines += [
-            f"{o.cve:16} {o.subsystem:16} {o.action:12} {o.signature or '-'}  {o.detail}" for o in s.outcomes
-        ]
+        lines += [f"{o.cve:16} {o.subsystem:16} {o.action:12} {o.signature or '-'}  {o.detail}" for o in s.outcomes]
     verb = "would write" if s.dry_run else "wrote"
     lines.append(f"{verb} {len(s.written)} file(s) in {s.total_seconds:.1f} s")
     return "\n".join(lines) + "\n"

@@ -150,9 +150,7 @@ def _hit(entries: Tuple[Entry, ...], cve: Optional[str], subject: Optional[str])
     return None
 
 
-def changelog_status(
-    changelog: Changelog, kernel: Kernel, cve: Optional[str], subject: Optional[str]
-) -> FixStatus:
+def changelog_status(changelog: Changelog, kernel: Kernel, cve: Optional[str], subject: Optional[str]) -> FixStatus:
     """Fixed / not-fixed / unknown for one fix, from the kernel package's changelog,
     with the line relied on."""
     where = changelog.path or "the kernel changelog"

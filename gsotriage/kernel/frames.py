@@ -28,8 +28,8 @@ __all__ = [
     "NEAR_ONLY",
     "ORIGIN",
     "PLUMBING",
-    "is_origin",
     "is_distinctive",
+    "is_origin",
     "report_stack",
     "site_index",
 ]
@@ -57,7 +57,7 @@ HELPER = re.compile(
     r"|do_raw_spin_lock|_raw_read_lock\w*|_raw_write_lock\w*|mutex_lock\w*|__mutex_lock\w*|down_read|down_write"
     r"|csum_partial\w*|do_csum|csum_partial_copy\w*|ip_compute_csum|__skb_checksum|skb_checksum"
     r"|pskb_may_pull\w*|__pskb_pull_tail|skb_copy_bits|skb_header_pointer|__skb_header_pointer"
-    r"|bpf_prog_\w+|bpf_dispatcher_\w+|__bpf_prog_run\w*)$"
+    r"|bpf_prog_\w+|bpf_dispatcher_\w+|__bpf_prog_run\w*|eth_type_trans|eth_header)$"
 )
 
 # The plumbing every network crash shares: sockets, syscalls, softirq/NAPI, qdisc,
@@ -170,5 +170,3 @@ def is_distinctive(name: str) -> bool:
 
 def is_origin(name: str) -> bool:
     return ORIGIN.match(name) is not None
-
-

@@ -195,7 +195,9 @@ def fix_status(
             f"{first_release}){suffix}",
         )
     if unlisted == "unaffected":
-        return FixStatus("not-affected", f"{base.basis}; the CVE record does not list the {_series(v)} series as affected{suffix}")
+        return FixStatus(
+            "not-affected", f"{base.basis}; the CVE record does not list the {_series(v)} series as affected{suffix}"
+        )
     if first is not None and v[:2] < first[:2]:
         return FixStatus(
             "unknown",
