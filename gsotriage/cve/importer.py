@@ -401,8 +401,26 @@ class _Import:
                 self.stage.write(CASES_SUBDIR / f"{neg[0].record.cve}.txt", neg[0].record.description)
                 self.index.append(_entry(neg[0], f"look-alike negative for {p.sig_id}"))
                 tests.append(_negative_test(*neg))
+            else:  # too few records were imported to offer a real look-alike
+                tests.append(_DRIVER_XMIT_NEGATIVE)
             self.stage.write(f"{p.sig_id}.yaml", render_signature({**p.doc, "tests": tests}, members[0].record.cve))
 
+
+# The classic look-alike, for an import too small to offer a real one: a driver's NULL
+# dereference under dev_hard_start_xmit (no GSO/GRO frame, another crash site).
+_DRIVER_XMIT_NEGATIVE: Dict[str, Any] = {
+    "name": "driver-xmit-null-deref",
+    "expect": "ruled-out",
+    "provenance": "reconstructed",
+    "report": {
+        "panic": {"kind": "null-deref", "function": "e1000_xmit_frame", "fault_address": "0x10"},
+        "frames": [
+            {"function": "dev_hard_start_xmit"},
+            {"function": "sch_direct_xmit"},
+            {"function": "__dev_queue_xmit"},
+        ],
+    },
+}
 
 # Replaced by the nearest real look-alike once the whole library is loaded.
 _PLACEHOLDER: Dict[str, Any] = {
