@@ -394,7 +394,7 @@ class _Import:
             for a in members:
                 diag = diagnose(a.report, library)
                 mine = next(v for v in diag.verdicts if v.signature.id == sig.id)
-                top = diag.top is not None and diag.top.signature.id == sig.id and not mine.tie
+                top = diag.top is not None and diag.top.signature.id == sig.id and not mine.tie and not diag.ambiguity
                 tests.append(_positive_test(mine.status, top, a, f"cve-record-trace-{a.record.cve.lower()}"))
             neg = nearest_negative(sig, members, candidates, library)
             if neg is not None:
