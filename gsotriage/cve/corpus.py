@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import FrozenSet, Sequence, Tuple
+from typing import FrozenSet, Optional, Sequence, Tuple
 
 from gsotriage.cve.records import CveRecord
 from gsotriage.cve.scope import Scope, classify
@@ -13,12 +13,27 @@ from gsotriage.kernel.frames import report_stack, site_index
 from gsotriage.model import CrashReport
 from gsotriage.parse import parse_text
 
-__all__ = ["HUB_RECORDS", "Analysed", "analyse", "hubs", "negative_category"]
+__all__ = ["HUB_RECORDS", "Analysed", "analyse", "detector_report", "hubs", "negative_category"]
 
 _NET = re.compile(
     r"^(net/|drivers/net/|include/net/|include/linux/(skbuff|netdevice|netdev_features|virtio_net|udp|ipv6|if_vlan)\.h)"
 )
 _TRACE_HINT = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+|Call Trace:|RIP: [0-9a-f]{4}:|\bpc : |kernel BUG at|WARNING: ")
+
+
+# Reports of the kernel's leak and race detectors: their trace is where an object was
+# allocated or two accesses raced, not where anything crashed.
+_DETECTORS = (
+    (re.compile(r"unreferenced object|memory leak", re.I), "a kmemleak report: its trace is where the object was made"),
+    (re.compile(r"KCSAN|data-race"), "a KCSAN data-race report: two racing accesses, not a crash"),
+    (re.compile(r"ref_tracker"), "a ref_tracker report: a reference leaked or freed twice, found at teardown"),
+)
+
+
+def detector_report(report: CrashReport) -> Optional[str]:
+    """Why the report is a leak/race detector's rather than a crash (None: a crash)."""
+    text = " ".join(x for x in (report.panic.message, report.panic.function) if x)
+    return next((why for rx, why in _DETECTORS if rx.search(text)), None)
 
 
 @dataclass(frozen=True)

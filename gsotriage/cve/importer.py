@@ -317,6 +317,8 @@ class _Import:
         for a in self.analysed:
             entry = fix_entry(a.record)
             owner = by_commit.get(entry["commit"][:12]) if entry else None
+            if owner is not None and not Path(owner.path or "").exists():
+                owner = None  # a generated file of several fixes, removed for another of them above
             if entry and owner is not None and generated_digest(_read_text(Path(owner.path or ""))) is None:
                 # A person's signature names this fix: in scope or not, the record's data is the fix's.
                 self.outcome(a, MERGED, _merge_hand_written(self.stage, owner, a, entry), owner.id)

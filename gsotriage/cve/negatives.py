@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from gsotriage.cve.corpus import Analysed, negative_category
+from gsotriage.cve.corpus import Analysed, detector_report, negative_category
 from gsotriage.kernel.frames import is_distinctive
 from gsotriage.match.engine import RULED_OUT, diagnose, evaluate_signature
 from gsotriage.match.signature import Signature
@@ -28,7 +28,7 @@ def non_gso_set(pool: Iterable[Analysed], per_category: int = PER_CATEGORY) -> L
     of each family: the real negatives that must not get a GSO root cause."""
     by_cat: Dict[str, List[Analysed]] = defaultdict(list)
     for a in pool:
-        if a.scope.in_scope or not a.networking or not a.site:
+        if a.scope.in_scope or not a.networking or not a.site or detector_report(a.report):
             continue
         by_cat[negative_category(a)].append(a)
     out: List[Tuple[str, Analysed]] = []

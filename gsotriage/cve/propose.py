@@ -18,6 +18,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
 
+from gsotriage.cve.corpus import detector_report
 from gsotriage.cve.records import CveRecord, VersionData
 from gsotriage.cve.scope import Scope, evidence_positions, mentioned_functions, trace_evidence
 from gsotriage.kernel.frames import HELPER, is_distinctive, is_origin, site_index
@@ -232,10 +233,9 @@ def propose(
     site = site_index(stack)
     if site is None:
         return Rejected("the trace names no crash site beyond generic helpers and plumbing")
-    if re.search(r"unreferenced object|memory leak", report.panic.message or "", re.I):
-        return Rejected("a kmemleak report: its trace is where the object was allocated, not a crash site")
-    if re.search(r"KCSAN|data-race", report.panic.message or ""):
-        return Rejected("a KCSAN data-race report: two racing accesses, not a crash")
+    detector = detector_report(report)
+    if detector is not None:
+        return Rejected(detector)
     if re.search(
         r"stack-out-of-bounds|stack guard page|stack overflow", report.panic.message or "", re.I
     ) and re.search(r"recursion|stack overflow", record.message, re.I):
