@@ -22,6 +22,7 @@ from .detect import InputKind, detect
 from .load import load_report
 
 if TYPE_CHECKING:
+    from gsotriage.kernel.changelog import Changelog
     from gsotriage.match.engine import Diagnosis
     from gsotriage.match.loader import Library
 
@@ -64,11 +65,13 @@ def analyze_path(
     vmlinux: Optional[str] = None,
     debuginfo: Optional[List[str]] = None,
     progress: Optional[Callable[[str], None]] = None,
+    changelog: Optional[Changelog] = None,
 ) -> Analysis:
     """Raises :class:`gsotriage.errors.InputError` for unreadable or unsupported input.
 
     ``library`` may still be loading (see load_library_in_background): it is only needed
-    once the report is read.
+    once the report is read. ``changelog``: the crashed kernel's package changelog, for
+    fixes its version cannot settle.
     """
     kind = detect(target)
     report = load_report(kind, vmlinux=vmlinux, debuginfo=debuginfo or [], progress=progress)
@@ -77,7 +80,7 @@ def analyze_path(
     from .document import build_document
 
     lib = library.result() if isinstance(library, Future) else library
-    diag = diagnose(report, lib.signatures)
+    diag = diagnose(report, lib.signatures, changelog=changelog)
     code = exit_code_for(diag)
     document = build_document(
         diag, lib, input_kind=kind.kind, input_path=None if target == "-" else target, exit_code=code

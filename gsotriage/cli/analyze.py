@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import click
 
@@ -43,6 +43,13 @@ __all__ = ["analyze"]
     "--record/--no-record", default=False, show_default=True, help="Record the result in the crash history database."
 )
 @click.option("--db", type=click.Path(dir_okay=False), help="History database for --record (default: $GSOTRIAGE_DB).")
+@click.option(
+    "--kernel-changelog",
+    "changelog_path",
+    type=click.Path(dir_okay=False),
+    help="The crashed kernel package's changelog (rpm -q --changelog kernel-core-<ver>, or a Debian/Ubuntu "
+    "changelog): settles 'is the fix in this kernel' where the version cannot (backporting vendors).",
+)
 @guard
 def analyze(
     path: str,
@@ -57,6 +64,7 @@ def analyze(
     no_progress: bool,
     record: bool = False,
     db: Optional[str] = None,
+    changelog_path: Optional[str] = None,
 ) -> None:
     """Analyse a vmcore, a kdump crash directory, a console log, a dmesg file or a crash(8) transcript.
 
@@ -79,6 +87,8 @@ def analyze(
     Examples:
       gsotriage analyze /var/crash/127.0.0.1-2026-11-26-03:01:02/
       gsotriage analyze console.log --format markdown -o ticket.md
+      rpm -q --changelog kernel-core-$(uname -r) > cl.txt
+      gsotriage analyze vmcore-dmesg.txt --kernel-changelog cl.txt
     """
     from gsotriage.analysis import analyze_path, load_library_in_background
     from gsotriage.render import RenderOptions, render
@@ -88,10 +98,13 @@ def analyze(
     if no_debuginfo:
         os.environ["GSOTRIAGE_NO_DEBUGINFO"] = "1"  # read by gsotriage.collect.settings
 
+    changelog = _changelog(changelog_path) if changelog_path else None
     pending = load_library_in_background([Path(p) for p in sig_paths] if sig_paths else None)
     progress = None if no_progress else (lambda msg: click.echo(f"gsotriage: {msg}", err=True))
     try:
-        result = analyze_path(path, pending, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress)
+        result = analyze_path(
+            path, pending, vmlinux=vmlinux, debuginfo=list(debuginfo), progress=progress, changelog=changelog
+        )
     except InputError as exc:
         err(str(exc))
         sys.exit(Exit.BAD_INPUT)
@@ -102,6 +115,20 @@ def analyze(
         record_analysis(result.document, path, db, warn=warn)
     write(output, render(fmt, result, RenderOptions(color=use_color(output), verbose=verbose)))
     sys.exit(result.exit_code)
+
+
+def _changelog(path: str) -> Any:
+    """The parsed changelog; exit 3 with one line when it cannot be read or is not a changelog."""
+    from gsotriage.kernel.changelog import parse_changelog
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return parse_changelog(f.read(), path)
+    except OSError as exc:
+        err(f"cannot read --kernel-changelog {path}: {exc.strerror or exc}")
+    except ValueError as exc:
+        err(f"--kernel-changelog {path}: {exc}")
+    sys.exit(Exit.BAD_INPUT)
 
 
 add_exit_help(analyze, EXITS)

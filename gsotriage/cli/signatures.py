@@ -29,7 +29,10 @@ def sig_list(sig_paths: Sequence[str], fmt: str, output: Optional[str]) -> None:
     """List the signatures in the library."""
     import json
 
+    from gsotriage.cve.counting import class_counts, counted
+
     lib = library(sig_paths)
+    counts = class_counts(lib.signatures)
     if fmt == "json":
         rows = [
             {
@@ -39,13 +42,18 @@ def sig_list(sig_paths: Sequence[str], fmt: str, output: Optional[str]) -> None:
                 "severity": s.severity,
                 "tags": list(s.tags),
                 "fixed_by": [f.commit for f in s.fixed_by],
+                "counted": counted(s),
             }
             for s in lib.signatures
         ]
-        write(output, json.dumps({"digest": lib.digest, "signatures": rows}, indent=2) + "\n")
+        doc = {"digest": lib.digest, "signatures": rows, "counts": counts.to_dict()}
+        write(output, json.dumps(doc, indent=2) + "\n")
         return
     lines = [f"{s.id:58} {s.maturity:12} {','.join(s.tags)}" for s in lib.signatures]
-    lines.append(f"{len(lib.signatures)} signatures, library {lib.digest}")
+    lines.append(
+        f"{len(lib.signatures)} signatures, library {lib.digest}; {counts.counted} counted GSO/GRO/offload classes "
+        f"(fix commit, per-branch fix data, real positive case) of {counts.classes} specific"
+    )
     write(output, "\n".join(lines) + "\n")
 
 
@@ -142,3 +150,50 @@ def sig_docs(sig_paths: Sequence[str], out_dir: str) -> None:
         index.append(f"| [`{sig.id}`]({sig.id}.md) | {sig.title} | {sig.maturity} | {', '.join(sig.tags)} |")
     (out / "README.md").write_text("\n".join(index) + "\n", encoding="utf-8")
     click.echo(f"wrote {len(lib.signatures) + 1} pages to {out}")
+
+
+@signatures.command("import-cve")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--into",
+    "into",
+    type=click.Path(file_okay=False),
+    help="Signature directory to write into (default: the built-in library of a source checkout).",
+)
+@click.option("--dry-run", is_flag=True, help="Build and check everything, write nothing; list what would change.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="One line per in-scope record: what became of it.")
+@guard
+def sig_import_cve(paths: Sequence[str], into: Optional[str], dry_run: bool, fmt: str, verbose: bool) -> None:
+    """Propose signatures from the kernel CNA's CVE records (JSON 5).
+
+    \b
+    PATH: a checkout of the kernel's vulns repository (cve/published/), of
+    cvelistV5 (cves/), or single CVE-*.json files. Records whose fix is in the
+    GSO/GRO/offload/checksum/tunnel paths and that quote a crash become
+    signatures (maturity 'mined') with the record's trace as a positive case and
+    the record's per-branch fix data; a person's signature with the same fix
+    commit gets the record's fix data instead. Re-running on a newer checkout
+    refreshes fix data and never overwrites a file a person edited.
+
+    \b
+    Example:
+      git clone https://git.kernel.org/pub/scm/linux/security/vulns.git
+      gsotriage signatures import-cve vulns/cve/published
+    """
+    import json
+
+    from gsotriage.cve.importer import ImportFailed, run_import
+    from gsotriage.cve.summary import format_summary
+    from gsotriage.match.loader import builtin_signature_dir
+
+    target = Path(into) if into else builtin_signature_dir()
+    try:
+        summary = run_import(list(paths), target, dry_run=dry_run)
+    except ImportFailed as exc:
+        err(str(exc))
+        sys.exit(Exit.BAD_SIGNATURES if "library" in str(exc) else Exit.BAD_INPUT)
+    if fmt == "json":
+        write(None, json.dumps(summary.to_dict(), indent=2) + "\n")
+    else:
+        write(None, format_summary(summary, verbose=verbose))

@@ -23,12 +23,13 @@ import math
 from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from gsotriage.kernel.changelog import Changelog, changelog_status
 from gsotriage.kernel.symbols import base_name
 from gsotriage.kernel.versions import FixStatus, fix_status
 from gsotriage.match.clauses import Tri, kinds_with_role
 from gsotriage.match.clauses.context import EvalContext
 from gsotriage.match.signature import Fix, Signature
-from gsotriage.model import CrashReport
+from gsotriage.model import CrashReport, Kernel
 
 __all__ = [
     "AMBIGUOUS",
@@ -191,7 +192,7 @@ def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
     out = []
     for f in fixes:
         state = f.status.state
-        result = {"fixed": Tri.FALSE, "not-fixed": Tri.TRUE}.get(state, Tri.UNKNOWN)
+        result = {"fixed": Tri.FALSE, "not-affected": Tri.FALSE, "not-fixed": Tri.TRUE}.get(state, Tri.UNKNOWN)
         out.append(
             Evidence(
                 clause=f"kernel lacks fix {f.fix.commit[:12]}",
@@ -210,7 +211,27 @@ def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
     return out
 
 
-def evaluate_signature(sig: Signature, report: CrashReport, ctx: Optional[EvalContext] = None) -> Verdict:
+def _fix_status(kernel: Kernel, fix: Fix, changelog: Optional[Changelog]) -> FixStatus:
+    status = fix_status(
+        kernel,
+        fix.first_release,
+        fix.stable,
+        introduced=fix.introduced,
+        affected_ranges=fix.affected_ranges,
+        unlisted=fix.unlisted,
+    )
+    if changelog is not None and status.state == "unknown":
+        # A backporting vendor: its package changelog says what its version cannot.
+        return changelog_status(changelog, kernel, fix.cve, fix.subject)
+    return status
+
+
+def evaluate_signature(
+    sig: Signature,
+    report: CrashReport,
+    ctx: Optional[EvalContext] = None,
+    changelog: Optional[Changelog] = None,
+) -> Verdict:
     ctx = ctx if ctx is not None else EvalContext.of(report)
     evidence: List[Evidence] = []
     for spec in sig.clauses:
@@ -231,7 +252,7 @@ def evaluate_signature(sig: Signature, report: CrashReport, ctx: Optional[EvalCo
                 observable=spec.clause.observable(),
             )
         )
-    fixes = tuple(FixVerdict(f, fix_status(report.kernel, f.first_release, f.stable)) for f in sig.fixed_by)
+    fixes = tuple(FixVerdict(f, _fix_status(report.kernel, f, changelog)) for f in sig.fixed_by)
     evidence += _fix_evidence(fixes)
     required = [e for e in evidence if e.required]
     if any(e.result is Tri.FALSE for e in required):
@@ -385,16 +406,29 @@ def _ambiguity(ranked: Sequence[Verdict]) -> Optional[Ambiguity]:
     return Ambiguity(candidates=(top, *rivals), deciders=tuple(_decider(top, r) for r in rivals))
 
 
-def diagnose(report: CrashReport, signatures: Sequence[Signature]) -> Diagnosis:
+def diagnose(
+    report: CrashReport, signatures: Sequence[Signature], *, changelog: Optional[Changelog] = None
+) -> Diagnosis:
+    """``changelog``: the crashed kernel's package changelog (``--kernel-changelog``), consulted
+    for fixes the kernel's version cannot settle (backporting vendors)."""
     ctx = EvalContext.of(report)
-    evaluated = _with_origins([evaluate_signature(s, report, ctx) for s in signatures])
+    evaluated = _with_origins([evaluate_signature(s, report, ctx, changelog) for s in signatures])
     ranked = sorted(_posterior(evaluated), key=_rank)
+    # Ranked by log-odds, so equal scores are neighbours: looking only there keeps tie
+    # marking linear (comparing every pair cost more than the clauses at 80+ signatures).
     marked: List[Verdict] = []
     for i, v in enumerate(ranked):
-        same = [
-            w
-            for j, w in enumerate(ranked)
-            if j != i and w.status != RULED_OUT and abs(w.log_score - v.log_score) < 1e-6 and not _related(v, w)
-        ]
-        marked.append(replace(v, tie=bool(same) and v.status != RULED_OUT))
+        same = False
+        if v.status != RULED_OUT:
+            for step in (-1, 1):
+                j = i + step
+                while 0 <= j < len(ranked) and abs(ranked[j].log_score - v.log_score) < 1e-6:
+                    w = ranked[j]
+                    if w.status != RULED_OUT and not _related(v, w):
+                        same = True
+                        break
+                    j += step
+                if same:
+                    break
+        marked.append(v if v.tie == same else replace(v, tie=same))
     return Diagnosis(report, tuple(marked), None if report.live else _ambiguity(marked))

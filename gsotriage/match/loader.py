@@ -229,6 +229,10 @@ def load_signature_file(path: Path, *, validate: bool = True) -> Tuple[Optional[
                 cve=f.get("cve"),
                 stable=tuple(f.get("stable", [])),
                 verified_by=tuple(f["verified_by"]),
+                introduced=tuple(f.get("introduced", [])),
+                stable_commits=tuple((str(k), str(v)) for k, v in f.get("stable_commits", {}).items()),
+                affected_ranges=tuple((r["from"], r["below"]) for r in f.get("affected_ranges", [])),
+                unlisted=f.get("unlisted"),
             )
             for f in doc.get("fixed_by", [])
         ),

@@ -20,7 +20,8 @@ __all__ = [
     "signature_schema",
 ]
 
-MATURITIES = ("experimental", "test", "stable")
+# "mined": proposed by `signatures import-cve` from a CVE record, not yet reviewed by a person.
+MATURITIES = ("experimental", "test", "stable", "mined")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 TEST_EXPECT = ("match", "partial", "ruled-out", "match-or-partial", "not-top")
 POSITIVE = ("match", "partial", "match-or-partial")  # test expectations that show the class
@@ -42,6 +43,11 @@ class Fix:
     cve: Optional[str] = None
     stable: Tuple[str, ...] = ()  # stable releases carrying the backport
     verified_by: Tuple[str, ...] = ()  # URLs of the primary sources checked
+    # Per-branch data from the CVE record (gsotriage signatures import-cve):
+    introduced: Tuple[str, ...] = ()  # upstream releases the bug entered in
+    stable_commits: Tuple[Tuple[str, str], ...] = ()  # (stable release, backport commit)
+    affected_ranges: Tuple[Tuple[str, str], ...] = ()  # stable ranges (start, below) marked affected
+    unlisted: Optional[str] = None  # affected | unaffected: a stable series the record does not name
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,34 @@ def signature_schema() -> Dict[str, Any]:
                         "cve": {"type": "string", "pattern": r"^CVE-\d{4}-\d{4,}$"},
                         "stable": {"type": "array", "items": {"type": "string", "pattern": r"^\d+\.\d+\.\d+$"}},
                         "verified_by": {"type": "array", "items": string, "minItems": 1},
+                        "introduced": {
+                            "type": "array",
+                            "items": {"type": "string", "pattern": r"^\d+\.\d+(\.\d+)?$"},
+                            "description": "upstream releases the bug entered in (CVE record)",
+                        },
+                        "stable_commits": {
+                            "type": "object",
+                            "description": "stable release -> the backport commit that fixed that series",
+                            "propertyNames": {"pattern": r"^\d+\.\d+(\.\d+)?$"},
+                            "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{12,40}$"},
+                        },
+                        "affected_ranges": {
+                            "type": "array",
+                            "description": "stable ranges the CVE record marks affected (a backported bug)",
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["from", "below"],
+                                "properties": {
+                                    "from": {"type": "string", "pattern": r"^\d+\.\d+(\.\d+)?$"},
+                                    "below": {"type": "string", "pattern": r"^\d+\.\d+(\.\d+)?$"},
+                                },
+                            },
+                        },
+                        "unlisted": {
+                            "enum": ["affected", "unaffected"],
+                            "description": "what a stable series the CVE record does not name is",
+                        },
                     },
                 },
             },

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
+from gsotriage.kernel.frames import MACHINERY, site_index
 from gsotriage.kernel.symbols import base_name
 
 from .base import STR_OR_LIST, Clause, Result, Tri, as_list
 from .context import EvalContext
 
-__all__ = ["ExceptionFunctionClause", "FramePattern", "FramesAbsentClause", "FramesClause"]
+__all__ = ["CrashSiteClause", "ExceptionFunctionClause", "FramePattern", "FramesAbsentClause", "FramesClause"]
 
 
 @dataclass(frozen=True)
@@ -207,3 +208,45 @@ class ExceptionFunctionClause(Clause):
             return Result(Tri.UNKNOWN, expected, None)
         observed = fn if report.panic.offset is None else f"{fn}+{report.panic.offset:#x}"
         return Result(Tri.of(any(p.matches(fn, report.panic.module) for p in self.patterns)), expected, observed)
+
+
+class CrashSiteClause(Clause):
+    """Where the crash happened, generic helpers looked through: a ``skb_under_panic``
+    raised by ``skb_push`` for ``nsh_gso_segment`` crashed at ``nsh_gso_segment``; a
+    KASAN report in ``memcpy`` called by ``skb_segment`` at ``skb_segment``. The
+    helper and report-machinery tables are gsotriage.kernel.frames."""
+
+    role = "site"
+    kind = "crash_site"
+    description = (
+        "the first frame from the top that is not report machinery or a generic helper "
+        "(memcpy, skb_push/skb_put -> skb_panic, kfree...); alternatives allowed"
+    )
+    schema = STR_OR_LIST
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.patterns = [FramePattern.parse(p) for p in as_list(arg)]
+
+    def describe(self) -> str:
+        return "crash site " + " or ".join(p.text for p in self.patterns)
+
+    def background(self) -> float:
+        return min(0.5, sum(p.background() for p in self.patterns) / 2)
+
+    def observable(self) -> str:
+        return "the crash site (RIP/pc and the helpers above the caller)"
+
+    def check(self, ctx: EvalContext) -> Result:
+        expected = " or ".join(p.text for p in self.patterns)
+        names: List[str] = []
+        for name, _ in ctx.stack:
+            name = base_name(name)
+            if MACHINERY.match(name) or (names and names[-1] == name):
+                continue
+            names.append(name)
+        i = site_index(names, plumbing=True)
+        if i is None:
+            return Result(Tri.UNKNOWN, expected, None if not names else "only helpers: " + " <- ".join(names[:6]))
+        helpers = f" (under {' <- '.join(names[:i])})" if i else ""
+        return Result(Tri.of(any(p.matches(names[i], None) for p in self.patterns)), expected, names[i] + helpers)

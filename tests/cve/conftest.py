@@ -1,0 +1,27 @@
+"""Real kernel CNA records vendored for the importer tests (tests/cve/data/records/SOURCES.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gsotriage.cve.corpus import Analysed, analyse
+from gsotriage.cve.records import CveRecord, read_record
+
+RECORDS = Path(__file__).with_name("data") / "records"
+
+
+def record(cve: str) -> CveRecord:
+    rec = read_record(RECORDS / f"{cve}.json")
+    assert rec is not None
+    return rec
+
+
+def analysed(cve: str) -> Analysed:
+    return analyse(record(cve))
+
+
+@pytest.fixture
+def records_dir() -> Path:
+    return RECORDS
