@@ -297,6 +297,7 @@ def assemble(scan: Scan, path: Optional[str]) -> CrashReport:
         offset=offset,
         size=size,
         module=module,
+        inlined=tuple(fatal.inlined) if fatal and function == fatal.function else (),
         bug_file=fatal.bug_file if fatal else None,
         bug_line=fatal.bug_line if fatal else None,
         cpu=cpu,

@@ -31,7 +31,7 @@ from .headlines import CONT, INFO, OOPS, REPORT, WARN, Headline, PanicRule, matc
 from .kernel_info import CpuLine, match_banner, match_cpu_line, match_hardware, match_taint_line
 from .registers import match_registers
 from .skbdump import match_skb_line
-from .trace import CODE_LINE, close_trace, end_trace, interrupting, read_trace_line, trace_gap
+from .trace import CODE_LINE, LooseFrames, close_trace, end_trace, interrupting, read_trace_line, trace_gap
 
 __all__ = ["MAX_EVENTS", "ConsoleResult", "ConsoleScanner"]
 
@@ -104,6 +104,7 @@ class ConsoleScanner:
         self.pending_skb: Optional[SkbBuilder] = None
         self.active_skb: Optional[SkbBuilder] = None
         self.recent_cpu: Optional[Tuple[int, CpuLine]] = None  # a "CPU:" line no event claimed
+        self.loose = LooseFrames()
         self.last_n = 0
         self.result = ConsoleResult(None, [], 0)
 
@@ -201,6 +202,9 @@ class ConsoleScanner:
                 cur.trace = "open"
                 cur.headerless_trace = True
                 self._trace_line(cur, n, line)
+                return
+            if (cur is None or cur.closed) and (self.recent_cpu is None or n - self.recent_cpu[0] > _CPU_EXCERPT):
+                self.loose.add(n, line)
                 return
             if cur is None and self.recent_cpu is not None and n - self.recent_cpu[0] <= _CPU_EXCERPT:
                 # A stack dump quoted from its "CPU:" line on, without its headline.
@@ -337,6 +341,8 @@ class ConsoleScanner:
                 return
             if headline.klass == CONT and not headline.standalone:
                 return
+        if self._inline_chain(cur, n, line, headline, groups):
+            return
         klass = OOPS if headline.klass == CONT else headline.klass
         ev = EventBuilder(line[:300], headline.name, headline.kind, klass, n, is_warn=headline.is_warn, last_line=n)
         ev.caller, ev.quoted, ev.touched = caller, quoted, n
@@ -351,6 +357,31 @@ class ConsoleScanner:
         if self.recent_cpu is not None and n - self.recent_cpu[0] <= 2:
             self.recent_cpu = None  # a dump_stack() header printed just before the headline (ppc, arm)
         self._push(ev)
+
+    @staticmethod
+    def _inline_chain(
+        cur: Optional[EventBuilder], n: int, line: str, headline: Headline, groups: dict[str, Optional[str]]
+    ) -> bool:
+        """KASAN/KMSAN/UBSAN print one headline per function of an inline chain, each
+        "in FUNC file:line [inline]", the physical function last: one report, whose
+        site is the last function, with the others inlined into it."""
+        func = groups.get("func")
+        if (
+            cur is None
+            or func is None
+            or cur.headline != headline.name
+            or cur.function is None
+            or cur.frames
+            or not cur.fresh
+            or n - cur.last_line > 1
+            or not cur.title.rstrip().endswith("[inline]")
+        ):
+            return False
+        cur.inlined.append(cur.function)
+        cur.function, cur.offset, cur.size = func, _int(groups.get("off"), 16), _int(groups.get("size"), 16)
+        cur.title = line[:300]
+        cur.last_line = cur.touched = n
+        return True
 
     @staticmethod
     def _fill_from_groups(ev: EventBuilder, groups: dict[str, Optional[str]], override: bool) -> None:
@@ -506,6 +537,8 @@ class ConsoleScanner:
             )
         ):
             fatal.kind = _FUNCTION_KINDS[fatal.function]
+        if fatal is not None:
+            self.loose.claim(fatal)
         result = self.result
         result.fatal = fatal
         # Re-summarise: the fatal event's kind may have changed after retirement.

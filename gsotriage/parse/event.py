@@ -43,6 +43,8 @@ class EventBuilder:
     bug_file: Optional[str] = None
     bug_line: Optional[int] = None
     function: Optional[str] = None
+    # Inlined at the site, innermost first (sanitizer headlines name each with "[inline]").
+    inlined: List[str] = field(default_factory=list)
     offset: Optional[int] = None
     size: Optional[int] = None
     module: Optional[str] = None

@@ -67,6 +67,8 @@ _KEYWORDS_PATTERN = (
     + r"|(?i:kernel(?: version| release)?\s*[:=]\s*\d+\.\d+\.\d)"
     # powerpc, riscv/mips PC lines
     + r"|NIP[: ]|epc\s*:"
+    # a symbolised frame ("func+0x1f/0x40"): a mail may quote the frames before the headline
+    + r"|\+0x[0-9a-f]+/0x[0-9a-f]+"
     # crash(8): prompts, bt headers and frames, sys lines, struct printouts
     + r"|crash\d*>|PID: \d+\s+TASK:|#\d+ \[|(?:struct|union) \w+ .*\{|\$\d+ = \{"
     + r"|(?m:^\s{0,16}(?:"

@@ -16,9 +16,10 @@ incomplete.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Callable, List
 
-from gsotriage.model import StackContext
+from gsotriage.kernel.symbols import base_name
+from gsotriage.model import Frame, StackContext
 
 from .event import MAX_CONTEXTS, MAX_FRAMES, EventBuilder
 from .frames import match_frame, match_marker, match_pc_line
@@ -140,3 +141,35 @@ def close_trace(ev: EventBuilder | None, line: str) -> None:
     if ev is not None and ev.trace == "open":
         complete = ev.gap_complete if ev.trace_gap else not ev.contexts or bool(_TERMINATOR.match(line))
         end_trace(ev, complete=complete)
+
+
+_MAX_LOOSE_FRAMES = 64
+
+
+class LooseFrames:
+    """Frames quoted with no report around them: a mail may quote the stack above the
+    headline. The last such run is kept (bounded) until the fatal report, if it has no
+    frames of its own and its crash site is the run's first frame, claims it."""
+
+    def __init__(self) -> None:
+        self.frames: List[Frame] = []
+        self.line = 0
+
+    def add(self, n: int, line: str) -> None:
+        frame = match_frame(line, StackContext.TASK)
+        if frame is None:
+            return
+        if n - self.line > 2:
+            self.frames = []
+        self.line = n
+        if len(self.frames) < _MAX_LOOSE_FRAMES:
+            self.frames.append(frame)
+
+    def claim(self, fatal: EventBuilder) -> None:
+        if fatal.frames or not self.frames or fatal.function is None:
+            return
+        if base_name(self.frames[0].function) != base_name(fatal.function):
+            return
+        fatal.frames.extend(self.frames[1:])
+        fatal.headerless_trace = True
+        fatal.trace = "closed"

@@ -62,11 +62,12 @@ def test_two_fixes_with_one_crash_site_become_one_class():
 def test_rejections():
     assert "KCSAN" in _propose("CVE-2023-53109").reason
     assert "stack overflow" in _propose("CVE-2026-23276").reason
-    # The parser reads the BUG and its pc line, not the frame list quoted before them: only the
-    # site is known, and at a hub (skb_segment is the site of many records) that decides nothing.
+    # The frame list is quoted before the BUG: the parser gives it to the report whose site it
+    # starts with, so the class is the site plus its chain, which a hub site alone is not.
     p = _propose("CVE-2025-38124")
-    assert isinstance(p, Proposal) and p.chain == ("skb_segment",)
-    assert "many records" in _propose("CVE-2025-38124", hubs={"skb_segment"}).reason
+    assert isinstance(p, Proposal) and p.chain == ("skb_segment", "__udp_gso_segment")
+    hub = _propose("CVE-2025-38124", hubs={"skb_segment"})
+    assert isinstance(hub, Proposal) and hub.chain == ("skb_segment", "__udp_gso_segment")
 
 
 def test_fix_entry_is_schema_shaped():
