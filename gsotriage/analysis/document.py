@@ -16,7 +16,7 @@ from gsotriage.match.exposure import exposure
 from gsotriage.match.loader import Library
 from gsotriage.model import report_to_dict
 
-__all__ = ["SCHEMA_VERSION", "build_document", "verdict_to_dict"]
+__all__ = ["SCHEMA_VERSION", "build_document", "compact_document", "verdict_to_dict"]
 
 SCHEMA_VERSION = "1.0"
 
@@ -140,4 +140,69 @@ def build_document(
     if diag.report.live:
         # Schema 1.x addition, live reports only: fix status and reachability per signature.
         doc["exposure"] = exposure(diag)
+    return doc
+
+
+_COMPACT_TEXT = 200  # characters kept of an evidence's observed/expected text
+_COMPACT_FULL = 3  # candidates that keep the signature's prose (summary, remediation, references)
+
+
+def _short(text: Any) -> Any:
+    if isinstance(text, str) and len(text) > _COMPACT_TEXT:
+        return text[: _COMPACT_TEXT - 3] + "..."
+    return text
+
+
+def compact_document(document: Dict[str, Any]) -> Dict[str, Any]:
+    """The form batch results and the history store keep (``compact: true``). Every
+    verdict is still listed: the best candidates with their evidence (observed texts
+    cut), the other candidates by id, score and what they lack, a ruled-out one by
+    id and what ruled it out. The signatures' prose is in the library its digest
+    names."""
+    doc = dict(document)
+    verdicts: List[Dict[str, Any]] = []
+    candidates = 0
+    for v in document.get("verdicts", []):
+        if v.get("status") == "ruled-out":
+            # The first contradiction is enough to say why; the library has the clause.
+            first = v.get("contradicted_by", [])[:1]
+            verdicts.append(
+                {"signature": v["signature"], "status": v["status"], "contradicted_by": [c[:80] for c in first]}
+            )
+            continue
+        brief = {
+            "signature": v["signature"],
+            "status": v["status"],
+            "score": v.get("score", 0.0),
+            "generic": v.get("generic"),
+        }
+        if candidates < _COMPACT_FULL:
+            brief.update(
+                {
+                    "log_score": v.get("log_score"),
+                    "tie": v.get("tie"),
+                    "evidence": [
+                        {
+                            "clause": _short(e.get("clause")),
+                            "required": e.get("required"),
+                            "result": e.get("result"),
+                            "observed": _short(e.get("observed")),
+                            "contribution": e.get("contribution"),
+                        }
+                        for e in v.get("evidence", [])
+                    ],
+                    "would_confirm": v.get("would_confirm", []),
+                    "fixed_by": [
+                        {"commit": f.get("commit"), "cve": f.get("cve"), "this_kernel": f.get("this_kernel")}
+                        for f in v.get("fixed_by", [])
+                    ],
+                }
+            )
+            candidates += 1
+        else:
+            brief["would_confirm"] = [_short(c) for c in v.get("would_confirm", [])]
+            brief["fixed_by"] = [f.get("commit") for f in v.get("fixed_by", [])]
+        verdicts.append(brief)
+    doc["verdicts"] = verdicts
+    doc["compact"] = True
     return doc

@@ -40,6 +40,12 @@ __all__ = ["analyze"]
 @click.option("-v", "--verbose", is_flag=True, help="List every verdict, generic ones included.")
 @click.option("--no-progress", is_flag=True, help="No progress messages on stderr.")
 @click.option(
+    "--compact",
+    is_flag=True,
+    help="With --format json: the compact form batch and the history store keep (ruled-out verdicts by id "
+    "and first contradiction, prose left to the library).",
+)
+@click.option(
     "--record/--no-record", default=False, show_default=True, help="Record the result in the crash history database."
 )
 @click.option("--db", type=click.Path(dir_okay=False), help="History database for --record (default: $GSOTRIAGE_DB).")
@@ -62,6 +68,7 @@ def analyze(
     no_debuginfo: bool,
     verbose: bool,
     no_progress: bool,
+    compact: bool,
     record: bool = False,
     db: Optional[str] = None,
     changelog_path: Optional[str] = None,
@@ -113,7 +120,7 @@ def analyze(
         from gsotriage.history import record_analysis
 
         record_analysis(result.document, path, db, warn=warn)
-    write(output, render(fmt, result, RenderOptions(color=use_color(output), verbose=verbose)))
+    write(output, render(fmt, result, RenderOptions(color=use_color(output), verbose=verbose, compact=compact)))
     sys.exit(result.exit_code)
 
 

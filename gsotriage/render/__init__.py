@@ -24,6 +24,7 @@ __all__ = ["FORMATTERS", "Formatter", "RenderOptions", "render"]
 class RenderOptions:
     color: bool = False
     verbose: bool = False  # list every verdict, generic ones included
+    compact: bool = False  # JSON: the compact stored form (analysis.document.compact_document)
     width: Optional[int] = None
 
 

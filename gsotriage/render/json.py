@@ -17,4 +17,8 @@ def render_json(document: Dict[str, Any]) -> str:
 
 
 def format_analysis(analysis: Analysis, options: RenderOptions) -> str:
+    if options.compact:
+        from gsotriage.analysis.document import compact_document
+
+        return render_json(compact_document(analysis.document))
     return render_json(analysis.document)
