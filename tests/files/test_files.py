@@ -1,0 +1,99 @@
+"""gsotriage/files.py: the bounded log reader and "is this text" (issue 15: F2/F3, F8)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gsotriage.files import MAX_RATIO, MIN_BUDGET, decompression_budget, looks_like_text, open_log
+from tests.conftest import SEED
+
+NUL_MIB = 1 << 20
+
+
+def _bomb(path: Path, mib: int, filler: bytes = b"\0") -> Path:
+    """The real seed log, then ``mib`` MiB of ``filler``, gzip-compressed (a 1 GiB NUL tail is ~1 MB)."""
+    block = filler * NUL_MIB
+    with gzip.open(path, "wb", 9) as f:
+        f.write(SEED.read_bytes())
+        for _ in range(mib):
+            f.write(block)
+    return path
+
+
+def test_budget_scales_with_the_compressed_size():
+    assert decompression_budget(1) == MIN_BUDGET
+    assert decompression_budget(10 << 20) == MAX_RATIO * (10 << 20)
+
+
+@pytest.mark.parametrize("opener", [gzip.open, lzma.open, bz2.open], ids=["gzip", "xz", "bzip2"])
+def test_real_compressed_log_reads_whole_without_limits(tmp_path, opener):
+    path = tmp_path / "seed.log.z"
+    with opener(path, "wb") as f:
+        f.write(SEED.read_bytes())
+    with open_log(str(path)) as f:
+        assert f.read() == SEED.read_bytes()
+        assert f.limits == ()
+
+
+def test_gzip_bomb_stops_at_the_budget_with_a_limit(tmp_path):
+    path = _bomb(tmp_path / "bomb.gz", 1024)
+    t0 = time.monotonic()
+    with open_log(str(path)) as f:
+        text = f.read()
+        limits = f.limits
+    assert time.monotonic() - t0 < 10
+    # The log before the NULs is all there, the NULs are dropped, the bound is named.
+    assert text == SEED.read_bytes()
+    assert len(limits) == 1 and "decompression stopped" in limits[0] and "bomb.gz" in limits[0]
+
+
+def test_plain_file_nul_padding_is_dropped_not_one_huge_line(tmp_path):
+    path = tmp_path / "padded.log"
+    path.write_bytes(b"\0" * (8 << 20) + SEED.read_bytes())
+    with open_log(str(path)) as f:
+        lines = list(f)
+    assert max(len(x) for x in lines) < 4096
+    assert b"".join(lines) == SEED.read_bytes()
+
+
+def test_analyze_gzip_bomb_is_small_fast_and_says_it_was_cut(tmp_path):
+    """F2/F3: a 1 MB .gz of the real log plus 1 GiB of NULs grew past 2 GB and 20 s."""
+    path = _bomb(tmp_path / "console.log.gz", 1024)
+    assert path.stat().st_size < 2 * NUL_MIB
+    code = (
+        "import json, resource, sys\n"
+        "from gsotriage.cli import run\n"
+        "rc = run(['analyze', sys.argv[1], '--format', 'json', '-o', sys.argv[2]])\n"
+        "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = tmp_path / "r.json"
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(out)], capture_output=True, text=True, timeout=120
+    )
+    elapsed = time.monotonic() - t0
+    rc, maxrss_kb = map(int, proc.stdout.split())
+    import json
+
+    doc = json.loads(out.read_text())
+    assert rc == 0, proc.stderr
+    assert doc["summary"]["root_cause"] == "gso-tunnel-tcp-metadata-geometry-mismatch"
+    assert any("decompression stopped" in x for x in doc["report"]["limits"])
+    assert maxrss_kb < 300 * 1024, f"peak RSS {maxrss_kb} KB"
+    assert elapsed < 30
+
+
+def test_one_leading_nul_is_still_text():
+    """F8: a NUL before a valid log made it 'not a text log' (exit 3)."""
+    assert looks_like_text(b"\0" + SEED.read_bytes()[:8191])
+    assert not looks_like_text(b"\0" * 4096)
+    assert looks_like_text(b"")
+    assert not looks_like_text(bytes(range(256)) * 16)
