@@ -87,7 +87,8 @@ def run_batch(
         for i, p in enumerate(inputs)
     ]
     previous: Dict[str, Dict[str, Any]] = {}
-    if opts.output != "-" and os.path.exists(opts.output):
+    # Only a regular file is read back: -o /dev/full or a FIFO is written to, never read.
+    if opts.output != "-" and os.path.isfile(opts.output):
         log = read_results(opts.output)
         if log.torn:
             progress.note(f"{opts.output}: {log.torn}")
