@@ -11,6 +11,7 @@ import gzip
 import io
 import lzma
 import os
+import zlib
 from typing import BinaryIO, Callable, List, Optional, Tuple, cast
 
 __all__ = [
@@ -45,8 +46,9 @@ COMPRESSIONS: Tuple[Tuple[str, bytes, Opener], ...] = (
     ("bzip2", b"BZh", lambda p: cast(BinaryIO, bz2.open(p, "rb"))),
 )
 
-# What a corrupt or truncated compressed stream raises while being read.
-STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, ValueError)
+# What a corrupt or truncated compressed stream raises while being read (zlib.error
+# is no OSError: a gzip stream with a bad back-reference raised it through detection).
+STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, ValueError, zlib.error)
 
 
 def compression_of(head: bytes) -> Optional[Tuple[str, Opener]]:

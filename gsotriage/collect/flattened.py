@@ -43,6 +43,9 @@ _UTS_LEN = 65
 _OSRELEASE = re.compile(rb"OSRELEASE=([^\n\0]+)")
 _PREFIX = "gsotriage-"
 _STALE = re.compile(r"gsotriage-(\d+)-[^/]*\.kdump$")
+# A kdump file's offsets stay below its own size; past 64 TiB a record is corrupt
+# (and lseek would refuse it with EINVAL).
+_MAX_END = 1 << 46
 # Room left beside the copy: a full /tmp breaks more than this analysis.
 _SPARE = 64 << 20
 
@@ -107,6 +110,7 @@ def _scan(src: BinaryIO) -> Tuple[int, int]:
     if len(head) < _HEADER_SIZE or not head.startswith(_SIGNATURE):
         raise FlattenedError("not a makedumpfile flattened file (bad header)")
     total = end = 0
+    file_size = os.fstat(src.fileno()).st_size
     while True:
         where = src.tell()
         raw = src.read(_REC.size)
@@ -115,10 +119,11 @@ def _scan(src: BinaryIO) -> Tuple[int, int]:
         offset, size = _REC.unpack(raw)
         if offset == -1:
             break
-        if offset < 0 or size < 0:
+        if offset < 0 or size < 0 or offset + size > _MAX_END:
             raise FlattenedError(f"corrupt record at file offset {where} (offset {offset}, size {size})")
-        if src.seek(size, os.SEEK_CUR) > os.fstat(src.fileno()).st_size:
+        if size > file_size - src.tell():
             raise FlattenedError(f"truncated: record at file offset {where} ends early (size {size})")
+        src.seek(size, os.SEEK_CUR)
         total += size
         end = max(end, offset + size)
     if end == 0:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 
 from gsotriage.files import MAX_RATIO, MIN_BUDGET, decompression_budget, looks_like_text, open_log
-from tests.conftest import SEED
+from tests.conftest import ROOT, SEED
 
 NUL_MIB = 1 << 20
 
@@ -77,7 +79,11 @@ def test_analyze_gzip_bomb_is_small_fast_and_says_it_was_cut(tmp_path):
     out = tmp_path / "r.json"
     t0 = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(path), str(out)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code, str(path), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     elapsed = time.monotonic() - t0
     rc, maxrss_kb = map(int, proc.stdout.split())
@@ -97,3 +103,32 @@ def test_one_leading_nul_is_still_text():
     assert not looks_like_text(b"\0" * 4096)
     assert looks_like_text(b"")
     assert not looks_like_text(bytes(range(256)) * 16)
+
+
+def _zlib_corrupted(data: bytes) -> bytes:
+    """``data`` gzip-compressed with one bit flipped where zlib itself fails (not only the CRC check)."""
+    packed = gzip.compress(data, mtime=0)
+    for i in range(10, len(packed) - 8):
+        for bit in range(8):
+            bad = bytearray(packed)
+            bad[i] ^= 1 << bit
+            try:
+                zlib.decompressobj(-15).decompress(bytes(bad[10:]))
+            except zlib.error:
+                return bytes(bad)
+    raise AssertionError("no corruption found")
+
+
+def test_corrupt_deflate_stream_is_bad_input_not_an_internal_error(tmp_path):
+    """Found by bench/fuzz.py: zlib.error is no OSError, and detection let it through (exit 70)."""
+    path = tmp_path / "console.log.gz"
+    path.write_bytes(_zlib_corrupted(SEED.read_bytes() * 3))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gsotriage", "analyze", str(path), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert proc.returncode in (0, 1, 3), proc.stderr
+    assert "internal error" not in proc.stderr
