@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -132,6 +133,7 @@ def batch(
     opts = BatchOptions(output, config, lib.digest, resume=resume, content_hash=content_hash, retry=tuple(retry))
     progress = make_progress(not no_progress)
     recorder = Recorder(db_path(db), db_timeout) if record else None
+    _terminate_as_interrupt()
     try:
         result = run_batch(found.inputs, opts, progress, recorder)
     except KeyboardInterrupt:
@@ -155,6 +157,18 @@ def batch(
 
 
 add_exit_help(batch, BATCH_EXITS)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM and SIGHUP (systemd stop, a closed session) end a batch as Ctrl-C does: the
+    workers are stopped, finished lines kept, exit 130. By default they killed the parent
+    alone and left its workers running."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 @click.command()
