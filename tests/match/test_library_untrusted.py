@@ -88,15 +88,15 @@ def test_lint_rejects_a_backreference_with_exit_4_and_file_line(tmp_path):
 # ---------------------------------------------------------------- YAML
 
 
-def alias_bomb(levels: int = 12) -> str:
-    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for i in range(1, levels):
-        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
-    return "\n".join(lines) + "\n" + MINIMAL.format(id="bomb")
+def alias_bomb(levels: int = 8) -> str:
+    """A signature whose ``unverified`` list (a valid place for strings) expands to 9**levels strings."""
+    anchors = ["  - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    anchors += [f"  - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return MINIMAL.format(id="bomb").replace("tags: [gso]\n", "tags: [gso]\nunverified:\n" + "\n".join(anchors) + "\n")
 
 
 def test_alias_bomb_is_refused_at_once_with_its_line(tmp_path):
-    """9^12 (2.8e11) nodes once expanded: it cost 3 GB and 38 s, then exit 70."""
+    """9**8 (43 million) strings once expanded: validating them cost gigabytes and minutes."""
     path = sig_file(tmp_path, "bomb", alias_bomb())
     t0 = time.monotonic()
     sig, errors = load_signature_file(path)
