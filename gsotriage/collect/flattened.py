@@ -43,9 +43,9 @@ _UTS_LEN = 65
 _OSRELEASE = re.compile(rb"OSRELEASE=([^\n\0]+)")
 _PREFIX = "gsotriage-"
 _STALE = re.compile(r"gsotriage-(\d+)-[^/]*\.kdump$")
-# A kdump file's offsets stay below its own size; past 64 TiB a record is corrupt
-# (and lseek would refuse it with EINVAL).
-_MAX_END = 1 << 46
+# A kdump file's offsets stay below its own size; past 1 TiB a record is corrupt
+# (and lseek may refuse it: ext4 files end at 16 TiB).
+_MAX_END = 1 << 40
 # Room left beside the copy: a full /tmp breaks more than this analysis.
 _SPARE = 64 << 20
 
@@ -216,7 +216,13 @@ def reassemble(path: str, tmpdir: Optional[str] = None) -> Reassembled:
                     offset, size = _REC.unpack(src.read(_REC.size))
                     if offset == -1:
                         break
-                    out.seek(offset)
+                    try:
+                        out.seek(offset)
+                    except OSError as exc:  # EINVAL/EFBIG: past the temporary file system's largest file
+                        raise FlattenedError(
+                            f"record at file offset {where} places data at {offset:#x}, which the file system "
+                            f"of the temporary directory cannot hold ({exc.strerror})"
+                        ) from None
                     _copy(src, out, size, where)
                     end = max(end, offset + size)
                 repaired = _repair_header(out, end)
