@@ -39,6 +39,13 @@ def names_read(path: Path) -> Set[str]:
             key = node.slice
         if isinstance(key, ast.Constant) and isinstance(key.value, str):
             found.add(key.value)
+        # Names handed to a settings helper (collect/settings.py: _flag("GSOTRIAGE_X", ...)).
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"GSOTRIAGE_[A-Z0-9_]+", node.value)
+        ):
+            found.add(node.value)
     return found
 
 
