@@ -58,7 +58,10 @@ def _dir_entries(path: Path) -> Tuple[List[str], List[str]]:
             if e.is_symlink():
                 target = os.path.realpath(e.path)
                 if os.path.dirname(target) != base and not target.startswith(base + os.sep):
-                    notes.append(f"{e.path}: symlink to {target}, outside the crash directory: not followed")
+                    notes.append(
+                        f"{e.path}: symlink to {target}, outside the crash directory: not followed "
+                        "(analyse that file by its own path)"
+                    )
                     continue
         except OSError:
             continue
