@@ -145,6 +145,15 @@ def run_chaos(work: Path, runs: int, per_run: int, seed: int, max_delay: float =
             "lines": len(lines),
             "inputs_missing": sorted(expected - set(per_input)),
             "inputs_more_than_once": sorted(k for k, n in per_input.items() if n > 1),
+            "statuses_of_those": [
+                [
+                    (line["batch"]["status"], line["batch"]["key"][-8:], line["batch"].get("error"))
+                    for line in lines
+                    if line["batch"]["input"] == k
+                ]
+                for k, n in sorted(per_input.items())
+                if n > 1
+            ],
             "inputs_exactly_once": sum(1 for k in expected if per_input.get(k) == 1),
         },
         "history_db": {
@@ -163,7 +172,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--per-run", type=int, default=6, help="new inputs before each run")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", help="work in this (new) directory and keep it, to look at the results afterwards")
     args = ap.parse_args()
+    if args.keep:
+        Path(args.keep).mkdir(parents=True)
+        print(json.dumps(run_chaos(Path(args.keep), args.runs, args.per_run, args.seed), indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="gsotriage-chaos-") as tmp:
         print(json.dumps(run_chaos(Path(tmp), args.runs, args.per_run, args.seed), indent=2))
 
