@@ -37,6 +37,7 @@ class Exit(enum.IntEnum):
     SELFTEST_FAILED = 5
     AMBIGUOUS = 7
     INTERNAL = 70
+    OUTPUT = 74
 
 
 EXITS: Mapping[Exit, str] = {
@@ -48,6 +49,7 @@ EXITS: Mapping[Exit, str] = {
     Exit.SELFTEST_FAILED: "signatures test: a signature's own test case failed",
     Exit.AMBIGUOUS: "ambiguous: several specific root causes fit; summary.deciders says what would decide",
     Exit.INTERNAL: "internal error (a bug: the one-line message says where; GSOTRIAGE_DEBUG=1 prints the traceback)",
+    Exit.OUTPUT: "the output could not be written (standard output closed or full, a reader that stopped reading)",
 }
 
 
@@ -57,6 +59,7 @@ class BatchExit(enum.IntEnum):
     USAGE = 2
     BAD_SIGNATURES = 4
     INTERNAL = 70
+    OUTPUT = 74
     INTERRUPTED = 130
 
 
@@ -66,6 +69,7 @@ BATCH_EXITS: Mapping[BatchExit, str] = {
     BatchExit.USAGE: "usage error (including: no inputs found)",
     BatchExit.BAD_SIGNATURES: "invalid signature library",
     BatchExit.INTERNAL: "internal error",
+    BatchExit.OUTPUT: "the results or the summary could not be written (disk or standard output full or closed)",
     BatchExit.INTERRUPTED: "interrupted (finished results are kept; rerun with --resume)",
 }
 
@@ -77,6 +81,7 @@ class RegressExit(enum.IntEnum):
     BAD_SIGNATURES = 4
     REGRESSIONS = 6
     INTERNAL = 70
+    OUTPUT = 74
 
 
 REGRESS_EXITS: Mapping[RegressExit, str] = {
@@ -86,6 +91,7 @@ REGRESS_EXITS: Mapping[RegressExit, str] = {
     RegressExit.BAD_SIGNATURES: "invalid signature library",
     RegressExit.REGRESSIONS: "regressions found",
     RegressExit.INTERNAL: "internal error",
+    RegressExit.OUTPUT: "the output could not be written (standard output closed or full)",
 }
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
-from typing import BinaryIO, Callable, Optional, Tuple, cast
+import os
+import zlib
+from typing import BinaryIO, Callable, List, Optional, Tuple, cast
 
 __all__ = [
     "COMPRESSIONS",
@@ -17,9 +20,14 @@ __all__ = [
     "ET_CORE",
     "FLAT_MAGIC",
     "KDUMP_MAGIC",
+    "MAX_RATIO",
+    "MIN_BUDGET",
     "STREAM_ERRORS",
+    "LogReader",
     "compression_of",
+    "decompression_budget",
     "looks_like_text",
+    "open_log",
     "open_maybe_compressed",
 ]
 
@@ -38,8 +46,9 @@ COMPRESSIONS: Tuple[Tuple[str, bytes, Opener], ...] = (
     ("bzip2", b"BZh", lambda p: cast(BinaryIO, bz2.open(p, "rb"))),
 )
 
-# What a corrupt or truncated compressed stream raises while being read.
-STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, ValueError)
+# What a corrupt or truncated compressed stream raises while being read (zlib.error
+# is no OSError: a gzip stream with a bad back-reference raised it through detection).
+STREAM_ERRORS = (EOFError, OSError, lzma.LZMAError, ValueError, zlib.error)
 
 
 def compression_of(head: bytes) -> Optional[Tuple[str, Opener]]:
@@ -56,6 +65,98 @@ def open_maybe_compressed(path: str) -> BinaryIO:
         head = probe.read(8)
     found = compression_of(head)
     return found[1](path) if found else open(path, "rb")
+
+
+# A compressed log is read up to MAX_RATIO times its compressed size, and never
+# less than MIN_BUDGET: real console logs compress 3-20x (xz on a log of one
+# repeated timestamped line: 155x), while a gzip of NULs reaches 1000x and a
+# bzip2 or xz bomb far more. Past the budget the rest is not read and the
+# report says so (CrashReport.limits): a bomb costs at most this much work.
+MAX_RATIO = 200
+MIN_BUDGET = 64 << 20
+_CHUNK = 1 << 16
+
+
+def decompression_budget(compressed_size: int) -> int:
+    """Decompressed bytes read from a compressed file of ``compressed_size`` bytes."""
+    return max(MIN_BUDGET, MAX_RATIO * compressed_size)
+
+
+class _Bounded(io.RawIOBase):
+    """The decompressed bytes of a log, NUL padding dropped, at most ``budget`` of them."""
+
+    def __init__(self, inner: BinaryIO, budget: Optional[int], describe: Callable[[int], str]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.budget = budget
+        self.describe = describe
+        self.count = 0  # bytes taken from ``inner`` (before NULs are dropped)
+        self.limits: List[str] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while True:
+            want = min(len(b), _CHUNK)  # the reader's buffer: one chunk
+            if self.budget is not None:
+                if self.count >= self.budget:
+                    if not self.limits:
+                        self.limits.append(self.describe(self.count))
+                    return 0
+                want = min(want, self.budget - self.count)
+            data = self.inner.read(want)
+            if not data:
+                return 0
+            self.count += len(data)
+            # A console captured across a reset or a preallocated log file holds runs of
+            # NULs: they are not log text, and a run of them must not become one huge line.
+            data = data.translate(None, b"\0")
+            if data:
+                b[: len(data)] = data
+                return len(data)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            super().close()
+
+
+class LogReader(io.BufferedReader):
+    """A binary stream of a log's text (see :func:`open_log`); ``limits`` lists the bounds it hit."""
+
+    @property
+    def limits(self) -> Tuple[str, ...]:
+        raw = self.raw
+        return tuple(raw.limits) if isinstance(raw, _Bounded) else ()
+
+
+def open_log(path: str) -> LogReader:
+    """Open a text log for reading, plain or gzip/xz/bzip2-compressed, as one bounded stream.
+
+    NUL bytes are dropped (padding, never text). A compressed file is decompressed
+    as a stream, at most :func:`decompression_budget` bytes of it: past that, reading
+    stops as at the end of the file and ``limits`` says what was cut.
+    Corrupt or truncated compressed data raises one of :data:`STREAM_ERRORS` while reading.
+    """
+    with open(path, "rb") as probe:
+        head = probe.read(8)
+        size = os.fstat(probe.fileno()).st_size
+    found = compression_of(head)
+    if found is None:
+        return LogReader(_Bounded(open(path, "rb"), None, lambda _n: ""), _CHUNK)
+    name, opener = found
+    budget = decompression_budget(size)
+
+    def describe(count: int) -> str:
+        return (
+            f"decompression stopped after {count >> 20} MiB of the {size:,}-byte {name} file {path} "
+            f"(at most {MAX_RATIO}x its size, and at least {MIN_BUDGET >> 20} MiB, are read): a decompression "
+            "bomb or an unusually repetitive log; what follows was not read"
+        )
+
+    return LogReader(_Bounded(opener(path), budget, describe), _CHUNK)
 
 
 def looks_like_text(head: bytes) -> bool:

@@ -12,7 +12,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Tuple
 
 from gsotriage.errors import InputError
 from gsotriage.files import ELF_MAGIC, ET_CORE, FLAT_MAGIC, KDUMP_MAGIC, STREAM_ERRORS, compression_of, looks_like_text
@@ -33,18 +33,51 @@ class InputKind:
     # For crash-dir: the dump's own kind (one of DUMP_KINDS), or why it cannot be used.
     dump_kind: Optional[str] = None
     dump_error: Optional[str] = None
+    # For crash-dir: what was left out and why (a symlink leading outside the directory).
+    notes: Tuple[str, ...] = ()
+
+
+def _dir_entries(path: Path) -> Tuple[List[str], List[str]]:
+    """(regular files of the directory, notes on the entries left out).
+
+    A file symlinked to somewhere outside the directory is not followed: a crash
+    directory is one unit, and a link out of it (to a 200 MB log elsewhere, to
+    /dev/zero) is not what the dump wrote.
+    """
+    try:
+        entries = list(os.scandir(path))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot list the directory: {exc.strerror}") from None
+    base = os.path.realpath(path)
+    names: List[str] = []
+    notes: List[str] = []
+    for e in entries:
+        try:
+            if not e.is_file():
+                continue
+            if e.is_symlink():
+                target = os.path.realpath(e.path)
+                if os.path.dirname(target) != base and not target.startswith(base + os.sep):
+                    notes.append(
+                        f"{e.path}: symlink to {target}, outside the crash directory: not followed "
+                        "(analyse that file by its own path)"
+                    )
+                    continue
+        except OSError:
+            continue
+        names.append(e.name)
+    return names, notes
 
 
 def _crash_dir(path: Path) -> InputKind:
-    try:
-        names = [e.name for e in os.scandir(path) if e.is_file()]
-    except OSError as exc:
-        raise InputError(f"{path}: cannot list the directory: {exc.strerror}") from None
+    names, notes = _dir_entries(path)
     dumps, dmesgs = crash_dir_files(names)
     if not dumps and not dmesgs:
+        why = f" ({'; '.join(notes)})" if notes else ""
         raise InputError(
             f"{path} is a directory but not a kdump crash directory "
             "(expected vmcore + vmcore-dmesg.txt, or dump.<stamp> + dmesg.<stamp>); use 'gsotriage batch' for folders"
+            + why
         )
     dump = str(path / dumps[-1]) if dumps else None
     dump_kind = dump_error = None
@@ -65,6 +98,7 @@ def _crash_dir(path: Path) -> InputKind:
         dmesg=str(path / dmesgs[-1]) if dmesgs else None,
         dump_kind=dump_kind,
         dump_error=dump_error,
+        notes=tuple(notes),
     )
 
 

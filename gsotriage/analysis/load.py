@@ -63,7 +63,8 @@ def load_report(
     if kind.kind == "text":
         return _parse_log_file(kind.path)
     if kind.kind == "crash-dir":
-        return _crash_dir(kind, vmlinux, dirs, progress)
+        report = _crash_dir(kind, vmlinux, dirs, progress)
+        return dataclasses.replace(report, notes=(*kind.notes, *report.notes)) if kind.notes else report
     from gsotriage.collect import collect
 
     return collect(kind.kind, kind.path, parse_log=_parse_log_text, vmlinux=vmlinux, debuginfo=dirs, progress=progress)

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from gsotriage.errors import InputError
 from gsotriage.match.engine import MATCH, PARTIAL, RULED_OUT, diagnose
 from gsotriage.match.signature import NEGATIVE, POSITIVE, Signature, SignatureTest
+from gsotriage.match.untrusted import confine_input
 from gsotriage.model import CrashReport, report_from_dict
 
 from .detect import detect
@@ -36,6 +38,10 @@ def load_case_report(sig: Signature, case: SignatureTest) -> CrashReport:
         data.update(case.report)
         return report_from_dict(data)
     assert case.input is not None and sig.path is not None
+    # Checked when the library loaded, and again now: the files may have changed since.
+    why = confine_input(Path(sig.path), case.input)
+    if why is not None:
+        raise InputError(why)
     path = str((Path(sig.path).parent / case.input).resolve())
     return load_report(detect(path))
 

@@ -3,7 +3,8 @@
 Files are taken as given (a bad one becomes an ``input-error`` result, not a crash); globs are
 expanded here too, for quoted globs; a kdump crash directory is one input; any other directory is
 walked, keeping the files that :func:`gsotriage.analysis.detect.detect` accepts (it reads 8 KB, never a
-whole dump) and skipping the rest silently.
+whole dump) and skipping the rest silently. A directory that cannot be listed (permissions) is not
+skipped silently: it becomes an input of its own, whose line says why it could not be read.
 """
 
 from __future__ import annotations
@@ -34,17 +35,24 @@ class Discovery:
     skipped: int  # files seen in walked directories that are not inputs
 
 
-def _dir_files(path: str) -> List[str]:
+def _dir_files(path: str) -> Optional[List[str]]:
+    """The regular files of a directory; None when it cannot be listed."""
     try:
         return [e.name for e in os.scandir(path) if e.is_file()]
     except OSError:
-        return []
+        return None
 
 
 def _walk(root: str, exclude: Set[str]) -> Tuple[List[str], int]:
     found: List[str] = []
     skipped = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:
+        # Analysing it gives the reason on its result line (input-error), instead of silence.
+        if exc.filename is not None:
+            found.append(os.fsdecode(exc.filename))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
         if is_crash_dir(filenames):
             found.append(dirpath)
@@ -81,7 +89,8 @@ def discover(args: Sequence[str], *, exclude: Optional[Sequence[str]] = None) ->
             missing.append(arg)
             continue
         for m in matches:
-            if os.path.isdir(m) and not is_crash_dir(_dir_files(m)):
+            listed = _dir_files(m) if os.path.isdir(m) else []
+            if listed is not None and os.path.isdir(m) and not is_crash_dir(listed):
                 found, n = _walk(m, excl)
                 inputs += found
                 skipped += n

@@ -19,7 +19,10 @@ _CHUNK = 1 << 20
 
 def _files(path: str) -> List[str]:
     if os.path.isdir(path):
-        return sorted(e.path for e in os.scandir(path) if e.is_file())
+        try:
+            return sorted(e.path for e in os.scandir(path) if e.is_file())
+        except OSError:
+            return []  # unreadable: keyed by its path alone; its analysis says why
     return [path]
 
 

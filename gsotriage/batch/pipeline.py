@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gsotriage import __version__
 from gsotriage.analysis.document import SCHEMA_VERSION
@@ -15,10 +15,13 @@ from gsotriage.batch.runner import Outcome, RunnerConfig, Task, run_tasks
 from gsotriage.batch.summary import BatchSummary, summarize
 from gsotriage.history.store import HistoryDB, HistoryError
 
-__all__ = ["BatchOptions", "BatchResult", "Recorder", "envelope_line", "run_batch"]
+__all__ = ["RETRY_CLASSES", "BatchOptions", "BatchResult", "Recorder", "envelope_line", "is_degraded", "run_batch"]
 
 # Failures that may pass on a second try are run again by --resume; the others are final.
 RETRY_ON_RESUME = frozenset({"timeout", "oom", "crashed", "internal-error"})
+# What --retry adds to them: results that hit a bound (decompression cap, time or line
+# budget, a dump read without its debug info...), and inputs that could not be read.
+RETRY_CLASSES = ("degraded", "input-error")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class BatchOptions:
     library_digest: str
     resume: bool = False
     content_hash: bool = False
+    retry: Tuple[str, ...] = ()  # of RETRY_CLASSES, with resume
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,23 @@ class Recorder:
             self.db.close()
 
 
+def is_degraded(document: Mapping[str, Any]) -> bool:
+    """An analysis that ran into a bound (``report.limits``) or read less than the input
+    offered (``input.degraded``): its verdict stands on partial evidence."""
+    report = document.get("report") or {}
+    return bool(report.get("limits")) or bool((document.get("input") or {}).get("degraded"))
+
+
+def _redo(line: Mapping[str, Any], retry: Sequence[str]) -> bool:
+    env = line.get("batch") or {}
+    status = env.get("status")
+    if status in RETRY_ON_RESUME:
+        return True
+    if status == "input-error":
+        return "input-error" in retry
+    return "degraded" in retry and bool(env.get("degraded"))
+
+
 def envelope_line(outcome: Outcome, *, recorded: Optional[bool], record_error: Optional[str]) -> Dict[str, Any]:
     env: Dict[str, Any] = {
         "input": outcome.task.path,
@@ -66,6 +87,8 @@ def envelope_line(outcome: Outcome, *, recorded: Optional[bool], record_error: O
     }
     if outcome.signal is not None:
         env["signal"] = outcome.signal
+    if outcome.document is not None:
+        env["degraded"] = is_degraded(outcome.document)
     if recorded is not None:
         env["recorded"] = recorded
         if record_error:
@@ -87,7 +110,8 @@ def run_batch(
         for i, p in enumerate(inputs)
     ]
     previous: Dict[str, Dict[str, Any]] = {}
-    if opts.output != "-" and os.path.exists(opts.output):
+    # Only a regular file is read back: -o /dev/full or a FIFO is written to, never read.
+    if opts.output != "-" and os.path.isfile(opts.output):
         log = read_results(opts.output)
         if log.torn:
             progress.note(f"{opts.output}: {log.torn}")
@@ -105,7 +129,7 @@ def run_batch(
     todo: List[Task] = []
     for t in keyed:
         prev = previous.get(t.key)
-        if prev is not None and (prev.get("batch") or {}).get("status") not in RETRY_ON_RESUME:
+        if prev is not None and not _redo(prev, opts.retry):
             done.append(prev)
         else:
             todo.append(t)

@@ -128,16 +128,21 @@ class _Pool:
         w.started = time.monotonic()
         w.conn.send((task.index, task.path, task.vmlinux or self.config.vmlinux))
 
-    def on_message(self, w: _Worker, refill: Callable[[_Worker], None]) -> None:
+    def receive(self, w: _Worker, refill: Callable[[_Worker], None]) -> Optional[Outcome]:
+        """The worker's next message: None for "ready", else its result (not yet emitted).
+
+        Only the pipe's errors (EOFError, OSError) come out of here: writing the result is the
+        caller's, so a full disk while writing is never taken for a dead worker.
+        """
         msg = w.conn.recv()
         if msg[0] == "ready":
             w.ready = True
-            return
+            return None
         index, status, doc, error, seconds = msg
         task, w.task = w.task, None
         assert task is not None and task.index == index
         refill(w)  # the worker starts its next input while we write this result
-        self.emit(Outcome(task, status, seconds, w.pid, document=doc, error=error))
+        return Outcome(task, status, seconds, w.pid, document=doc, error=error)
 
     def on_death(self, w: _Worker) -> None:
         code = w.proc.exitcode
@@ -193,16 +198,21 @@ def run_tasks(tasks: Sequence[Task], config: RunnerConfig, on_result: Callable[[
                     continue
                 if h is w.conn:
                     try:
-                        pool.on_message(w, refill)
-                        continue
+                        outcome = pool.receive(w, refill)
                     except (EOFError, OSError):
                         w.proc.join(5)
+                    else:
+                        if outcome is not None:
+                            on_result(outcome)
+                        continue
                 if not w.proc.is_alive():
                     while w.conn.poll():  # a result sent just before dying still counts
                         try:
-                            pool.on_message(w, refill)
+                            outcome = pool.receive(w, refill)
                         except (EOFError, OSError):
                             break
+                        if outcome is not None:
+                            on_result(outcome)
                     pool.on_death(w)
             now = time.monotonic()
             for w in list(pool.workers):

@@ -28,6 +28,7 @@ class BatchSummary:
     failure_counts: Tuple[Tuple[str, int], ...]
     not_recorded: int = 0
     resumed: int = 0
+    degraded: int = 0  # analysed, but a bound was hit (batch.degraded)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -36,6 +37,7 @@ class BatchSummary:
             "analysed": self.analysed,
             "specific": self.specific,
             "resumed": self.resumed,
+            "degraded": self.degraded,
             "not_recorded": self.not_recorded,
             "root_causes": [
                 {"root_cause": c.name, "count": c.count, "kernels": list(c.kernels)} for c in self.root_causes
@@ -61,7 +63,7 @@ def summarize(lines: Iterable[Mapping[str, Any]], *, resumed: int = 0) -> BatchS
     buckets: Dict[str, List[Any]] = {}
     failures: List[Tuple[str, str, str]] = []
     counts: Dict[str, int] = {}
-    total = analysed = specific = not_recorded = 0
+    total = analysed = specific = not_recorded = degraded = 0
     for line in lines:
         total += 1
         env = line.get("batch") or {}
@@ -73,6 +75,8 @@ def summarize(lines: Iterable[Mapping[str, Any]], *, resumed: int = 0) -> BatchS
             counts[status] = counts.get(status, 0) + 1
             continue
         analysed += 1
+        if env.get("degraded"):
+            degraded += 1
         release = _get(line, "report", "kernel", "release") or "(unknown)"
         if _get(line, "summary", "specific"):
             specific += 1
@@ -97,6 +101,7 @@ def summarize(lines: Iterable[Mapping[str, Any]], *, resumed: int = 0) -> BatchS
         failure_counts=tuple(sorted(counts.items())),
         not_recorded=not_recorded,
         resumed=resumed,
+        degraded=degraded,
     )
 
 
@@ -118,6 +123,12 @@ def render_summary_text(s: BatchSummary, *, output: Optional[str] = None, max_fa
             out.append(f"  {st:14} {inp}: {err}")
         if len(s.failures) > max_failures:
             out.append(f"  ... and {len(s.failures) - max_failures} more (see the results file)")
+    if s.degraded:
+        out += [
+            "",
+            f"{s.degraded} result(s) are degraded: the analysis hit a bound and stands on what was read "
+            "(report.limits); rerun them with --resume --retry degraded",
+        ]
     if s.not_recorded:
         out += [
             "",

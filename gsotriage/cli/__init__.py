@@ -16,6 +16,7 @@ from gsotriage import __version__
 
 from .analyze import analyze
 from .batch import batch, regress
+from .common import ClosedStdout, is_output_error, output_failed
 from .history import history
 from .signatures import signatures
 
@@ -43,10 +44,16 @@ for _command in (analyze, signatures, batch, regress, history):
 
 def run(argv: Optional[List[str]] = None) -> int:
     """Run the CLI in-process and return the exit code (tests use this)."""
+    if sys.stdout is None:  # started with file descriptor 1 closed (>&-)
+        sys.stdout = ClosedStdout()  # type: ignore[assignment]
     try:
         main.main(args=argv, prog_name="gsotriage", standalone_mode=True)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except OSError as exc:  # click's own output (--help, --version, usage) to a closed or full stdout
+        if not is_output_error(exc):
+            raise
+        output_failed(exc)
     return 0
 
 
@@ -58,7 +65,10 @@ def entry() -> None:
     argv = sys.argv[1:]
     code = run(argv)
     if argv[:1] == ["analyze"]:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, AttributeError):
+                pass
         os._exit(code)
     sys.exit(code)

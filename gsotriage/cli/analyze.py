@@ -29,7 +29,8 @@ __all__ = ["analyze"]
 @click.option(
     "--debuginfod",
     is_flag=True,
-    help="Also ask debuginfod (DEBUGINFOD_URLS) for the vmlinux when no local file matches. Off by default.",
+    help="Also ask debuginfod (DEBUGINFOD_URLS) for the vmlinux when no local file matches. Off by default "
+    "(GSOTRIAGE_DEBUGINFOD=1 in the environment turns it on too).",
 )
 @click.option(
     "--no-debuginfo",

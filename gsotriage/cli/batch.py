@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -53,6 +54,13 @@ DB_TIMEOUT_OPTION = click.option(
 @DEBUGINFO_OPTION
 @click.option("--vmlinux", type=click.Path(exists=True, dir_okay=False), help="vmlinux for every dump in the batch.")
 @click.option("--resume", is_flag=True, help="Skip inputs already in --output (same file, tool and signatures).")
+@click.option(
+    "--retry",
+    "retry",
+    multiple=True,
+    type=click.Choice(["degraded", "input-error"]),
+    help="With --resume, also analyse again the results that are degraded (hit a bound) or input errors.",
+)
 @click.option("--hash", "content_hash", is_flag=True, help="Key inputs by sha256 of their content, not path+stat.")
 @click.option("--record/--no-record", default=True, show_default=True, help="Record results in the history database.")
 @DB_OPTION
@@ -70,6 +78,7 @@ def batch(
     debuginfo: Sequence[str],
     vmlinux: Optional[str],
     resume: bool,
+    retry: Sequence[str],
     content_hash: bool,
     record: bool,
     db: Optional[str],
@@ -88,7 +97,8 @@ def batch(
     and the batch goes on. Each finished input is one line of --output, written
     and fsynced at once: the analyze --format json document plus a "batch"
     envelope. --resume skips inputs already done (timeouts, oom, crashes and
-    internal errors are tried again).
+    internal errors are tried again; --retry degraded also redoes results that
+    hit a bound, marked "degraded": true in the envelope).
 
     \b
     Examples:
@@ -102,6 +112,9 @@ def batch(
     from gsotriage.batch.runner import RunnerConfig
     from gsotriage.batch.summary import render_summary_text
 
+    if retry and not resume:
+        err("--retry needs --resume (it says which earlier results to analyse again)")
+        sys.exit(BatchExit.USAGE)
     found = discover(paths, exclude=[output] if output != "-" else [])
     for miss in found.missing:
         err(f"{miss}: no such file, directory or matching glob")
@@ -117,9 +130,10 @@ def batch(
         debuginfo=tuple(debuginfo),
         vmlinux=vmlinux,
     )
-    opts = BatchOptions(output, config, lib.digest, resume=resume, content_hash=content_hash)
+    opts = BatchOptions(output, config, lib.digest, resume=resume, content_hash=content_hash, retry=tuple(retry))
     progress = make_progress(not no_progress)
     recorder = Recorder(db_path(db), db_timeout) if record else None
+    _terminate_as_interrupt()
     try:
         result = run_batch(found.inputs, opts, progress, recorder)
     except KeyboardInterrupt:
@@ -143,6 +157,18 @@ def batch(
 
 
 add_exit_help(batch, BATCH_EXITS)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM and SIGHUP (systemd stop, a closed session) end a batch as Ctrl-C does: the
+    workers are stopped, finished lines kept, exit 130. By default they killed the parent
+    alone and left its workers running."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
 
 
 @click.command()

@@ -3,13 +3,14 @@ exception guard. Exit codes and their meanings live in gsotriage.errors."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, TypeVar
 
 import click
 
@@ -23,6 +24,7 @@ __all__ = [
     "err",
     "guard",
     "library",
+    "output_failed",
     "use_color",
     "warn",
     "write",
@@ -98,7 +100,56 @@ def use_color(output: Optional[str]) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    return not output and sys.stdout.isatty()
+    return not output and sys.stdout is not None and sys.stdout.isatty()
+
+
+# What writing to a closed, full or abandoned output raises: the run cannot deliver
+# its result, which is not a bug (exit 74, one line, never a traceback).
+OUTPUT_ERRNOS = frozenset({errno.EPIPE, errno.EBADF, errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
+
+
+def is_output_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS
+
+
+def output_failed(exc: OSError) -> NoReturn:
+    """Leave quietly with Exit.OUTPUT: one line on stderr, none for a reader that stopped reading."""
+    # Python flushes stdout again at exit; point it at /dev/null so that cannot fail loudly.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
+    if not isinstance(exc, BrokenPipeError):
+        try:
+            err(f"cannot write the output: {exc.strerror or exc}")
+        except OSError:
+            pass
+    sys.exit(Exit.OUTPUT)
+
+
+class ClosedStdout:
+    """Stands in for sys.stdout when file descriptor 1 was closed before we started
+    (``>&-``): every write fails as writing to a closed descriptor does."""
+
+    encoding = "utf-8"
+
+    @property
+    def buffer(self) -> ClosedStdout:
+        return self
+
+    def _fail(self, *_a: Any, **_k: Any) -> Any:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    write = flush = _fail
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fail()
 
 
 def guard(fn: F) -> F:
@@ -110,14 +161,20 @@ def guard(fn: F) -> F:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
-        except BrokenPipeError:
-            sys.exit(0)
+        except OSError as exc:
+            if not is_output_error(exc):
+                _internal(exc)
+            output_failed(exc)
         except Exception as exc:  # the promise: no tracebacks
-            tb = traceback.extract_tb(exc.__traceback__)
-            where = f"{Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else "?"
-            err(f"internal error: {type(exc).__name__}: {exc} (at {where}); please report it with the input")
-            if os.environ.get("GSOTRIAGE_DEBUG"):
-                traceback.print_exc()
-            sys.exit(Exit.INTERNAL)
+            _internal(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _internal(exc: Exception) -> NoReturn:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f"{Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else "?"
+    err(f"internal error: {type(exc).__name__}: {exc} (at {where}); please report it with the input")
+    if os.environ.get("GSOTRIAGE_DEBUG"):
+        traceback.print_exc()
+    sys.exit(Exit.INTERNAL)

@@ -72,26 +72,25 @@ def _dump(
     parse_log: ParseLog,
 ) -> CrashReport:
     from .dump import Timer
-    from .flattened import FlattenedError, reassemble
+    from .flattened import FlattenedError, Reassembled, reassemble
     from .program import DumpOpenError, open_dump
 
     say = progress or (lambda _m: None)
     timer = Timer()
-    temp: Optional[str] = None
+    temp: Optional[Reassembled] = None
     pre_notes: List[str] = []
     try:
         target = path
         if fmt == "kdump-flattened":
             say("reassembling the flattened kdump into a temporary file")
             try:
-                temp, note = reassemble(path, os.environ.get("GSOTRIAGE_TMPDIR"))
+                temp = reassemble(path, os.environ.get("GSOTRIAGE_TMPDIR"))  # else TMPDIR
             except FlattenedError as exc:
                 raise InputError(f"{path}: flattened kdump: {exc}") from None
             except OSError as exc:
                 raise InputError(f"{path}: cannot reassemble the flattened kdump: {exc.strerror or exc}") from None
-            target = temp
-            if note:
-                pre_notes.append(note)
+            target = temp.path
+            pre_notes.append(temp.note)
             timer.lap("reassemble")
         say("opening the dump")
         try:
@@ -103,11 +102,8 @@ def _dump(
         timer.lap("open")
         return _analyse(session, path, fmt, vmlinux, dirs, say, timer, pre_notes, progress, parse_log)
     finally:
-        if temp:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
+        if temp is not None:
+            temp.close()
 
 
 def _analyse(

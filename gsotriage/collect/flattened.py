@@ -8,17 +8,29 @@ temporary sparse file. QEMU leaves ``utsname.sysname`` and ``release`` of the
 kdump header empty; libkdumpfile then cannot tell the OS, so the copy gets
 them repaired from the dump's own VMCOREINFO (``OSRELEASE=``). The user's file
 is never modified.
+
+The copy can be as large as the dump, so it must never outlive the analysis,
+however that ends (SIGTERM, SIGHUP, Ctrl-C, SIGKILL from ``batch --timeout``,
+the OOM killer): it is unlinked as soon as it is created and read through
+``/proc/self/fd``, so the kernel frees it when the last descriptor closes, at
+exit by any signal. Its name (``gsotriage-<pid>-*.kdump``) names the owner,
+and files of owners that are gone (a crash between create and unlink, a system
+without /proc) are swept at the start of every reassembly. Before writing,
+the free space of the temporary directory (``GSOTRIAGE_TMPDIR``, else ``TMPDIR``) is checked against the
+bytes the records hold.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import struct
 import tempfile
-from typing import BinaryIO, Optional, Tuple
+from dataclasses import dataclass
+from typing import BinaryIO, List, Optional, Tuple
 
-__all__ = ["FlattenedError", "reassemble"]
+__all__ = ["FlattenedError", "NoSpaceError", "Reassembled", "reassemble", "sweep_stale"]
 
 _SIGNATURE = b"makedumpfile"
 _HEADER_SIZE = 4096
@@ -29,10 +41,107 @@ _CHUNK = 1 << 20
 _UTS_OFFSET = 12
 _UTS_LEN = 65
 _OSRELEASE = re.compile(rb"OSRELEASE=([^\n\0]+)")
+_PREFIX = "gsotriage-"
+_STALE = re.compile(r"gsotriage-(\d+)-[^/]*\.kdump$")
+# A kdump file's offsets stay below its own size; past 1 TiB a record is corrupt
+# (and lseek may refuse it: ext4 files end at 16 TiB).
+_MAX_END = 1 << 40
+# Room left beside the copy: a full /tmp breaks more than this analysis.
+_SPARE = 64 << 20
 
 
 class FlattenedError(Exception):
     """The flattened file is malformed or truncated (the message says where)."""
+
+
+class NoSpaceError(FlattenedError):
+    """The temporary directory has too little free space for the reassembled dump."""
+
+
+@dataclass
+class Reassembled:
+    """The reassembled dump: ``path`` opens it while the object is open; ``close()`` frees it."""
+
+    path: str
+    note: str
+    fd: int
+    name: Optional[str] = None  # set only where the file could not be unlinked at once
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.name is not None:
+            _unlink(self.name)
+            self.name = None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def sweep_stale(tmpdir: Optional[str] = None) -> List[str]:
+    """Remove reassembled dumps whose owner process is gone; returns what was removed."""
+    removed = []
+    for path in glob.glob(os.path.join(tmpdir or tempfile.gettempdir(), f"{_PREFIX}*.kdump")):
+        m = _STALE.search(os.path.basename(path))
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            _unlink(path)
+            removed.append(path)
+    return removed
+
+
+def _scan(src: BinaryIO) -> Tuple[int, int]:
+    """Walk the records without copying: (bytes of data, end of the reassembled file)."""
+    head = src.read(_HEADER_SIZE)
+    if len(head) < _HEADER_SIZE or not head.startswith(_SIGNATURE):
+        raise FlattenedError("not a makedumpfile flattened file (bad header)")
+    total = end = 0
+    file_size = os.fstat(src.fileno()).st_size
+    while True:
+        where = src.tell()
+        raw = src.read(_REC.size)
+        if len(raw) < _REC.size:
+            raise FlattenedError(f"truncated: no end marker (stopped at file offset {where})")
+        offset, size = _REC.unpack(raw)
+        if offset == -1:
+            break
+        if offset < 0 or size < 0 or offset + size > _MAX_END:
+            raise FlattenedError(f"corrupt record at file offset {where} (offset {offset}, size {size})")
+        if size > file_size - src.tell():
+            raise FlattenedError(f"truncated: record at file offset {where} ends early (size {size})")
+        src.seek(size, os.SEEK_CUR)
+        total += size
+        end = max(end, offset + size)
+    if end == 0:
+        raise FlattenedError("no data records")
+    return total, end
+
+
+def _check_space(directory: str, needed: int) -> None:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return  # cannot tell: the write itself will fail cleanly
+    free = st.f_bavail * st.f_frsize
+    if free < needed + _SPARE:
+        raise NoSpaceError(
+            f"reassembly needs {needed >> 20} MiB in {directory} (plus {_SPARE >> 20} MiB spare), which has "
+            f"{free >> 20} MiB free; point GSOTRIAGE_TMPDIR (or TMPDIR) at a larger filesystem"
+        )
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, size: int, where: int) -> None:
@@ -74,41 +183,55 @@ def _repair_header(out: BinaryIO, size: int) -> Optional[str]:
     return ", ".join(fixed) or None
 
 
-def reassemble(path: str, tmpdir: Optional[str] = None) -> Tuple[str, Optional[str]]:
-    """Write the flattened dump ``path`` as a normal file; returns (temp path, repair note).
+def _temp_file(tmpdir: Optional[str]) -> Tuple[int, str, Optional[str]]:
+    """An anonymous temporary file: (fd, path to open it by, name still to unlink or None)."""
+    fd, name = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", suffix=".kdump", dir=tmpdir)
+    by_fd = f"/proc/self/fd/{fd}"
+    if os.path.exists(by_fd):
+        _unlink(name)
+        return fd, by_fd, None
+    return fd, name, name
 
-    The caller deletes the temporary file. Raises :class:`FlattenedError`.
+
+def reassemble(path: str, tmpdir: Optional[str] = None) -> Reassembled:
+    """Write the flattened dump ``path`` as a normal (sparse, anonymous) file.
+
+    The caller closes the result. Raises :class:`FlattenedError` (and
+    :class:`NoSpaceError`) or OSError.
     """
-    fd, out_path = tempfile.mkstemp(prefix="gsotriage-", suffix=".kdump", dir=tmpdir)
-    ok = False
-    try:
-        with open(path, "rb") as src, os.fdopen(fd, "w+b") as out:
-            head = src.read(_HEADER_SIZE)
-            if len(head) < _HEADER_SIZE or not head.startswith(_SIGNATURE):
-                raise FlattenedError("not a makedumpfile flattened file (bad header)")
-            end = 0
-            while True:
-                where = src.tell()
-                raw = src.read(_REC.size)
-                if len(raw) < _REC.size:
-                    raise FlattenedError(f"truncated: no end marker (stopped at file offset {where})")
-                offset, size = _REC.unpack(raw)
-                if offset == -1:
-                    break
-                if offset < 0 or size < 0:
-                    raise FlattenedError(f"corrupt record at file offset {where} (offset {offset}, size {size})")
-                out.seek(offset)
-                _copy(src, out, size, where)
-                end = max(end, offset + size)
-            if end == 0:
-                raise FlattenedError("no data records")
-            repaired = _repair_header(out, end)
-        ok = True
-        note = f"reassembled flattened kdump into a temporary file (header {repaired} repaired from VMCOREINFO)"
-        return out_path, note if repaired else "reassembled flattened kdump into a temporary file"
-    finally:
-        if not ok:
-            try:
-                os.unlink(out_path)
-            except OSError:
-                pass
+    directory = tmpdir or tempfile.gettempdir()
+    sweep_stale(directory)
+    with open(path, "rb") as src:
+        needed, _end = _scan(src)
+        _check_space(directory, needed)
+        fd, by_path, name = _temp_file(directory)
+        result = Reassembled(by_path, "", fd, name)
+        try:
+            out = os.fdopen(os.dup(fd), "w+b")
+            with out:
+                src.seek(_HEADER_SIZE)
+                end = 0
+                while True:
+                    where = src.tell()
+                    offset, size = _REC.unpack(src.read(_REC.size))
+                    if offset == -1:
+                        break
+                    try:
+                        out.seek(offset)
+                    except OSError as exc:  # EINVAL/EFBIG: past the temporary file system's largest file
+                        raise FlattenedError(
+                            f"record at file offset {where} places data at {offset:#x}, which the file system "
+                            f"of the temporary directory cannot hold ({exc.strerror})"
+                        ) from None
+                    _copy(src, out, size, where)
+                    end = max(end, offset + size)
+                repaired = _repair_header(out, end)
+        except BaseException:
+            result.close()
+            raise
+    result.note = (
+        f"reassembled flattened kdump into a temporary file (header {repaired} repaired from VMCOREINFO)"
+        if repaired
+        else "reassembled flattened kdump into a temporary file"
+    )
+    return result

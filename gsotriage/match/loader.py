@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from gsotriage.match.clauses import build_clause
+from gsotriage.match.regex import PatternError
 from gsotriage.match.signature import (
     ClauseSpec,
     Fix,
@@ -28,6 +29,7 @@ from gsotriage.match.signature import (
     Workaround,
     signature_schema,
 )
+from gsotriage.match.untrusted import LibraryBound, check_node_graph, confine_input, read_file
 
 __all__ = [
     "Library",
@@ -35,6 +37,7 @@ __all__ = [
     "builtin_signature_dir",
     "load_library",
     "load_signature_file",
+    "parse_signature",
 ]
 
 
@@ -166,7 +169,7 @@ def _clauses(
         line = getattr(raw, "line", None)
         try:
             clause = build_clause(raw)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, PatternError) as exc:
             problems.append(SignatureError(path, line, str(exc)))
             continue
         default_weight = 2.0 if required else 1.0
@@ -174,14 +177,38 @@ def _clauses(
     return specs, problems
 
 
+def _compose(text: str) -> Any:
+    """Parse YAML with the strict loader, refusing alias bombs and deep nesting before constructing."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        check_node_graph(node)
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_signature_file(path: Path, *, validate: bool = True) -> Tuple[Optional[Signature], List[SignatureError]]:
+    try:
+        data = read_file(path)
+    except LibraryBound as exc:
+        return None, [SignatureError(str(path), exc.line, str(exc))]
+    return parse_signature(path, data, validate=validate)
+
+
+def parse_signature(
+    path: Path, data: bytes, *, validate: bool = True
+) -> Tuple[Optional[Signature], List[SignatureError]]:
+    """A signature from the bytes of its file (``path`` names it and anchors its test inputs)."""
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         return None, [SignatureError(name, None, f"cannot read: {exc}")]
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = _compose(text)
+    except LibraryBound as exc:
+        return None, [SignatureError(name, exc.line, str(exc))]
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
         return None, [SignatureError(name, line, f"YAML: {exc.problem or exc}")]
@@ -207,6 +234,13 @@ def load_signature_file(path: Path, *, validate: bool = True) -> Tuple[Optional[
         problems += probs
     if problems:
         return None, problems
+    confined = [
+        SignatureError(name, getattr(t, "line", None), why)
+        for t in doc["tests"]
+        if isinstance(t, dict) and (why := confine_input(path, t.get("input"))) is not None
+    ]
+    if confined:
+        return None, confined
     if path.stem != doc["id"]:
         id_line = doc.key_lines.get("id") if isinstance(doc, _LineDict) else None
         return None, [SignatureError(name, id_line, f"id {doc['id']!r} must equal the file name {path.stem!r}")]
@@ -323,19 +357,29 @@ def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
     """
     files = _files(paths if paths else [builtin_signature_dir()])
     h = hashlib.sha256()
+    contents: Dict[Path, Any] = {}
     for f in files:
         try:
-            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-        except OSError:
-            h.update(f.name.encode() + b"\0unreadable\0")
+            contents[f] = read_file(f)
+        except LibraryBound as exc:
+            contents[f] = exc
+        data = contents[f] if isinstance(contents[f], bytes) else b"unreadable"
+        h.update(f.name.encode() + b"\0" + data + b"\0")
     digest = "sha256:" + h.hexdigest()[:16]
     marker = _validated_marker(digest) if files else None
-    validate = marker is None or not marker.exists()
+    try:
+        validate = marker is None or not marker.exists()
+    except OSError:  # an unreadable cache directory only costs the validation
+        validate = True
     sigs: List[Signature] = []
     errors: List[SignatureError] = []
     seen: Dict[str, str] = {}
     for f in files:
-        sig, errs = load_signature_file(f, validate=validate)
+        content = contents[f]
+        if isinstance(content, LibraryBound):
+            errors.append(SignatureError(str(f), content.line, str(content)))
+            continue
+        sig, errs = parse_signature(f, content, validate=validate)
         errors += errs
         if sig is None:
             continue

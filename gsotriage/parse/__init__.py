@@ -12,12 +12,10 @@ where the parser stopped.
 
 from __future__ import annotations
 
-import bz2
 import dataclasses
-import gzip
-import lzma
-from typing import BinaryIO, Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional
 
+from gsotriage.files import open_log
 from gsotriage.model import CrashReport
 
 from .assemble import NO_CRASH_NOTE, assemble
@@ -62,25 +60,17 @@ def parse_file(path: str) -> CrashReport:
     def feed(d: Dispatcher) -> None:
         counted.append(feed_chunks(byte_chunks(f.read, on_error=errors.append), d))
 
-    with _open_log(path) as f:
+    # open_log: decompression within a budget (a bomb is cut, and the cut is a limit), NULs dropped.
+    with open_log(path) as f:
         report = _run(feed, path)
+        limits = f.limits
     if errors:
         exc = errors[0]
         broken.append(f"log unreadable after line {counted[0] if counted else 0} ({exc}): analysed what came before")
         report = dataclasses.replace(report, notes=(*report.notes, *broken))
+    if limits:
+        report = dataclasses.replace(report, limits=(*report.limits, *limits))
     return report
-
-
-def _open_log(path: str) -> BinaryIO:
-    with open(path, "rb") as probe:
-        head = probe.read(6)
-    if head.startswith(b"\x1f\x8b"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return lzma.open(path, "rb")  # type: ignore[return-value]
-    if head.startswith(b"BZh"):
-        return bz2.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
 
 
 def detect_format(text: str) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import lzma
 from typing import Callable, Iterator, Optional
+
+from gsotriage.files import STREAM_ERRORS
 
 __all__ = ["byte_chunks", "decode_bytes", "iter_lines", "text_chunks"]
 
@@ -55,7 +56,7 @@ def byte_chunks(
     while True:
         try:
             data = read(size)
-        except (EOFError, OSError, ValueError, lzma.LZMAError) as exc:  # a corrupt compressed stream
+        except STREAM_ERRORS as exc:  # a corrupt compressed stream (zlib.error is no OSError)
             if on_error is None:
                 raise
             on_error(exc)

@@ -4,7 +4,8 @@
 workers' analysis function replaced by :func:`analyze`, which misbehaves on
 inputs whose file name asks for it: ``__sleep__`` hangs, ``__alloc__``
 allocates until the memory guard fires, ``__segv__`` dies of SIGSEGV,
-``__raise__`` is a bug. Everything else is analysed normally.
+``__raise__`` is a bug, ``__flatsleep__`` reassembles a flattened dump and hangs holding the
+copy. Everything else is analysed normally.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def _misbehave(path: str) -> None:
         time.sleep(3600)
     if "__segv__" in name:
         os.kill(os.getpid(), signal.SIGSEGV)
+    if "__flatsleep__" in name:
+        from gsotriage.collect.flattened import reassemble
+
+        held = reassemble(path)
+        time.sleep(3600)
+        held.close()
     if "__raise__" in name:
         raise RuntimeError("test hook: simulated bug")
 

@@ -54,7 +54,8 @@ def test_crash_dir(seed_manifest: Any, tmp_path: Path, layout: str) -> None:
     d = tmp_path / "127.0.0.1-2026-11-26-01:55:10"
     d.mkdir()
     dump, dmesg = ("vmcore", "vmcore-dmesg.txt") if layout == "rhel" else ("dump.202611260155", "dmesg.202611260155")
-    os.symlink(seed_manifest.file("kdump_makedumpfile"), d / dump)
+    # A hard link (or a copy), not a symlink: files symlinked out of a crash directory are not followed.
+    _link_or_copy(seed_manifest.file("kdump_makedumpfile"), d / dump)
     shutil.copy(seed_manifest.file("console"), d / dmesg)
     report = read_report(str(d), vmlinux=seed_manifest.file("vmlinux"))
     assert report.source.kind == "vmcore" and report.skbs
@@ -71,3 +72,10 @@ def test_crash_dir_broken_dump_falls_back_to_dmesg(seed_manifest: Any, tmp_path:
     assert report.source.degraded
     assert "could not be analysed" in report.notes[0]
     assert report.panic.function == seed_manifest.expect.get("exception_function")
+
+
+def _link_or_copy(src: Any, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)

@@ -34,16 +34,16 @@ def test_reassemble_places_records_and_repairs_utsname(tmp_path: Path) -> None:
     vmcoreinfo = b"OSRELEASE=6.1.0-56-cloud-amd64\nPAGESIZE=4096\n"
     src = tmp_path / "flat"
     src.write_bytes(_flattened([(0, _kdump_header()), (8192, vmcoreinfo), (20000, b"tail")]))
-    out, note = reassemble(str(src), str(tmp_path))
+    out = reassemble(str(src), str(tmp_path))
     try:
-        data = Path(out).read_bytes()
+        data = Path(out.path).read_bytes()
         assert data[8192 : 8192 + len(vmcoreinfo)] == vmcoreinfo
         assert data[20000:20004] == b"tail"
         assert data[12 : 12 + 5] == b"Linux"
         assert data[12 + 2 * 65 :].startswith(b"6.1.0-56-cloud-amd64\0")
-        assert "release" in (note or "")
+        assert "release" in out.note
     finally:
-        Path(out).unlink()
+        out.close()
     assert src.read_bytes().startswith(b"makedumpfile")  # the user's file is untouched
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,13 @@ def marked_blocks(text: str) -> List[Tuple[str, List[str]]]:
     return out
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy(src, dst)
+
+
 class Layout:
     def __init__(self, root: Path, kernel: Kernel) -> None:
         seed = next(m for m in kernel.manifests if m.data.get("scenario") == SEED)
@@ -50,9 +58,10 @@ class Layout:
         deb = root / DEBIAN_DIR.strip("/")
         for d in (rhel, deb, root / "srv/debug", root / "bin"):
             d.mkdir(parents=True)
-        (rhel / "vmcore").symlink_to(dump)
+        # Hard links (or copies), not symlinks: files symlinked out of a crash directory are not followed.
+        _link_or_copy(dump, rhel / "vmcore")
         (rhel / "vmcore-dmesg.txt").write_bytes(Path(console).read_bytes())
-        (deb / "dump.202611260155").symlink_to(dump)
+        _link_or_copy(dump, deb / "dump.202611260155")
         (deb / "dmesg.202611260155").write_bytes(Path(console).read_bytes())
         (root / "vmcore").symlink_to(dump)
         (root / "srv/debug" / kernel.vmlinux.name).symlink_to(kernel.vmlinux)

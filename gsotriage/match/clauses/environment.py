@@ -3,16 +3,21 @@ clauses never make a candidate on their own."""
 
 from __future__ import annotations
 
-import re
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from gsotriage.kernel.versions import parse_version
+from gsotriage.match.regex import Pattern
 from gsotriage.model import CrashReport
 
 from .base import STR_OR_LIST, Clause, Result, Tri, as_list
 from .context import EvalContext
 
 __all__ = ["BpfProgramsClause", "KernelClause", "ModuleLoadedClause", "NetdevFeatureClause", "TaintClause"]
+
+
+def _patterns(arg: Any, *keys: str) -> Dict[str, Pattern]:
+    """The regex-valued keys of a mapping argument, compiled (linear-time engine)."""
+    return {k: Pattern(arg[k]) for k in keys if isinstance(arg, dict) and k in arg}
 
 
 class KernelClause(Clause):
@@ -30,6 +35,10 @@ class KernelClause(Clause):
             "arch": {"type": "string"},
         },
     }
+
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.rx = _patterns(arg, "release")
 
     def describe(self) -> str:
         parts = []
@@ -56,7 +65,7 @@ class KernelClause(Clause):
             return Result(Tri.UNKNOWN, self.describe(), None)
         results: List[Optional[bool]] = []
         if "release" in self.arg:
-            results.append(re.search(self.arg["release"], rel) is not None)
+            results.append(self.rx["release"].search(rel))
         if "arch" in self.arg:
             arch = report.kernel.arch
             results.append(None if arch is None else arch == self.arg["arch"])
@@ -148,6 +157,10 @@ class BpfProgramsClause(Clause):
         },
     }
 
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.rx = _patterns(arg, "name")
+
     def describe(self) -> str:
         return "BPF programs " + ", ".join(f"{k}={v}" for k, v in self.arg.items())
 
@@ -166,7 +179,7 @@ class BpfProgramsClause(Clause):
             p
             for p in progs
             if ("type" not in self.arg or p.type == self.arg["type"])
-            and ("name" not in self.arg or (p.name is not None and re.search(self.arg["name"], p.name)))
+            and ("name" not in self.arg or (p.name is not None and self.rx["name"].search(p.name)))
         ]
         want = self.arg.get("attached", True)
         observed = ", ".join(f"{p.name or '?'} ({p.type or '?'}, {p.attach or '?'})" for p in sel) or "none"
@@ -189,6 +202,10 @@ class NetdevFeatureClause(Clause):
         },
     }
 
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.rx = _patterns(arg, "device")
+
     def describe(self) -> str:
         return "net device " + ", ".join(f"{k}={v}" for k, v in self.arg.items())
 
@@ -206,7 +223,7 @@ class NetdevFeatureClause(Clause):
         cands = [
             d
             for d in devs
-            if ("device" not in self.arg or re.search(self.arg["device"], d.name))
+            if ("device" not in self.arg or self.rx["device"].search(d.name))
             and ("kind" not in self.arg or d.kind == self.arg["kind"])
         ]
         unknown = False

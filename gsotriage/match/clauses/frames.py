@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from gsotriage.kernel.frames import MACHINERY, site_index
 from gsotriage.kernel.symbols import base_name
+from gsotriage.match.regex import Pattern
 
 from .base import STR_OR_LIST, Clause, Result, Tri, as_list
 from .context import EvalContext
@@ -19,16 +19,16 @@ __all__ = ["CrashSiteClause", "ExceptionFunctionClause", "FramePattern", "Frames
 class FramePattern:
     """``name``, ``name|other``, ``name@module``, or ``re:<regex>``."""
 
-    alternatives: Tuple[Tuple[Optional[re.Pattern[str]], Optional[str], Optional[str]], ...]
+    alternatives: Tuple[Tuple[Optional[Pattern], Optional[str], Optional[str]], ...]
     text: str
 
     @classmethod
     def parse(cls, text: str) -> FramePattern:
-        alts: List[Tuple[Optional[re.Pattern[str]], Optional[str], Optional[str]]] = []
+        alts: List[Tuple[Optional[Pattern], Optional[str], Optional[str]]] = []
         for part in text.split("|") if not text.startswith("re:") else [text]:
             module = None
             if part.startswith("re:"):
-                alts.append((re.compile(part[3:]), None, None))
+                alts.append((Pattern(part[3:]), None, None))
                 continue
             if "@" in part:
                 part, module = part.split("@", 1)

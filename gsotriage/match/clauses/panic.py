@@ -3,9 +3,9 @@ file, telltale register values."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from gsotriage.match.regex import Pattern
 from gsotriage.model import PanicKind
 
 from .base import RANGE, Clause, Result, Tri, as_list, hex_or_unknown
@@ -51,7 +51,7 @@ class MessageClause(Clause):
 
     def __init__(self, arg: Any) -> None:
         super().__init__(arg)
-        self.rx = re.compile(arg)
+        self.rx = Pattern(arg)
 
     def describe(self) -> str:
         return f"message =~ /{self.arg}/"
@@ -105,12 +105,16 @@ class BugFileClause(Clause):
     description = "the source file named by 'kernel BUG at' or 'WARNING: ... at' (regex)"
     schema = {"type": "string", "minLength": 1, "format": "regex"}
 
+    def __init__(self, arg: Any) -> None:
+        super().__init__(arg)
+        self.rx = Pattern(arg)
+
     def describe(self) -> str:
         return f"BUG/WARN in file /{self.arg}/"
 
     def background(self) -> float:
         # A pattern that any source file satisfies ("." in the generic classes) is no evidence.
-        return 0.9 if all(re.search(self.arg, f) for f in _ANY_FILES) else 0.1
+        return 0.9 if all(self.rx.search(f) for f in _ANY_FILES) else 0.1
 
     def observable(self) -> str:
         return "the BUG/WARN source line"
@@ -120,7 +124,7 @@ class BugFileClause(Clause):
         f = report.panic.bug_file
         if f is None:
             return Result(Tri.UNKNOWN, f"/{self.arg}/", None)
-        return Result(Tri.of(re.search(self.arg, f) is not None), f"/{self.arg}/", f)
+        return Result(Tri.of(self.rx.search(f)), f"/{self.arg}/", f)
 
 
 class RegisterValueClause(Clause):
