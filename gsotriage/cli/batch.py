@@ -26,9 +26,9 @@ def _cpus() -> int:
 
 def db_path(db: Optional[str]) -> str:
     """The history database: ``--db`` (an SQLite path or a postgresql:// URL), else the default file."""
-    from gsotriage.history import default_db_path
+    from gsotriage.history import default_db
 
-    return db or str(default_db_path())
+    return db or default_db()
 
 
 DB_OPTION = click.option(

@@ -8,13 +8,14 @@ and ``postgres`` (a fleet's shared database, ``postgresql://`` URLs) are the bac
 
 from .query import HistoryReport, parse_when, query_history, render_history_text
 from .record import Backoff, record_analysis, record_with_retry
-from .store import HistoryDB, HistoryError, default_db_path, is_url
+from .store import HistoryDB, HistoryError, default_db, default_db_path, is_url
 
 __all__ = [
     "Backoff",
     "HistoryDB",
     "HistoryError",
     "HistoryReport",
+    "default_db",
     "default_db_path",
     "is_url",
     "parse_when",

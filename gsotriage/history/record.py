@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional
 
-from .store import DEFAULT_BUSY_TIMEOUT, HistoryDB, HistoryError, default_db_path
+from .store import DEFAULT_BUSY_TIMEOUT, HistoryDB, HistoryError, default_db
 
 __all__ = ["Backoff", "record_analysis", "record_with_retry"]
 
@@ -67,7 +67,7 @@ def record_analysis(
     never a change of verdict or exit code. Without ``input_key`` (standard input) the row
     is keyed by the document itself."""
     try:
-        with HistoryDB(db or str(default_db_path()), busy_timeout=busy_timeout) as hdb:
+        with HistoryDB(db or default_db(), busy_timeout=busy_timeout) as hdb:
             record_with_retry(
                 hdb,
                 document,

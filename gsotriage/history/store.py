@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "HistoryDB",
     "HistoryError",
+    "default_db",
     "default_db_path",
     "is_url",
     "timestamp",
@@ -48,6 +49,11 @@ def default_db_path() -> Path:
         return Path(env)
     data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(data) / "gsotriage" / "history.sqlite3"
+
+
+def default_db() -> str:
+    """``$GSOTRIAGE_DB`` as given (a path or a postgresql:// URL), else the default SQLite file."""
+    return os.environ.get("GSOTRIAGE_DB") or str(default_db_path())
 
 
 def is_url(target: Union[str, Path]) -> bool:
