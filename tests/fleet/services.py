@@ -176,6 +176,13 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def execute(self, url: str, *statements: str, params: tuple = ()) -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            for sql in statements:
+                conn.execute(sql, params or None)
+
     def query(self, url: str, sql: str, params: tuple = ()) -> List[tuple]:
         import psycopg
 
