@@ -9,14 +9,14 @@ factory dumps of both kernels (kdump-compressed and flattened forms; skipped whe
 
 1. inputs/s of ``gsotriage batch --jobs 1|2`` (recording into SQLite, start-up included) and of
    the fleet with 1 and 2 workers (``--concurrency 1`` each, already running and warmed up,
-   recording into PostgreSQL): wall time of ``submit --wait``.
+   recording into PostgreSQL): wall time of ``submit --wait``. Every run starts with empty
+   per-build profile caches (one per batch run, one per worker).
 2. Routing: the dumps alone through 2 workers, with build-id routing (each worker consumes the
-   shard of one build) and without it (one queue both consume: ``--shards 1``). Counted: the
-   (worker, build) pairs, i.e. the builds each worker had to load debug info (or a profile)
-   for, per 100 dumps: the workers' own ``cold_build`` log fields and
-   ``gsotriage_builds_first_seen_total``. drgn opens each dump with its debug info anyway; what
-   a build costs once per worker is fetching its ~340-590 MB vmlinux (or profile) into that
-   worker's cache and page cache, which is what routing keeps to one worker per build.
+   shard of one build) and without it (one queue both consume: ``--shards 1``). Each worker has
+   its own per-build profile cache (``GSOTRIAGE_PROFILE_DIR``, as on its own machine): the first
+   dump of a build on a worker loads the build's DWARF and writes its profile; later dumps of
+   that build there load no DWARF (``gsotriage.collect.modes``). Counted: the profiles the
+   workers wrote, i.e. the DWARF loads, per 100 dumps, and the wall time.
 3. The same count for a bigger fleet, simulated with the real routing function: B builds with
    Zipf-distributed crash rates, W workers, shard groups as in docs/fleet.md, an LRU cache of C
    builds per worker, versus any-worker dispatch.
@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,9 +47,10 @@ from tests.fleet.services import PostgresServer, RedisServer, missing_services  
 GSOTRIAGE = [sys.executable, "-m", "gsotriage"]
 
 
-def _run(tmp: Path, *args: str) -> Tuple[float, subprocess.CompletedProcess]:
+def _run(tmp: Path, *args: str, profiles: Optional[Path] = None) -> Tuple[float, subprocess.CompletedProcess]:
+    env = {"GSOTRIAGE_PROFILE_DIR": str(profiles or tmp / "profiles-submit")}
     t0 = time.monotonic()
-    p = subprocess.run([*GSOTRIAGE, *args], cwd=tmp, env=cli_env(tmp), capture_output=True, text=True)
+    p = subprocess.run([*GSOTRIAGE, *args], cwd=tmp, env=cli_env(tmp, env), capture_output=True, text=True)
     return time.monotonic() - t0, p
 
 
@@ -68,11 +69,13 @@ def _dump_inputs(tmp: Path, count: int) -> List[str]:
     return out
 
 
-def _fleet(tmp, redis, pg, name, inputs, workers_args, debuginfo, shards="3") -> Tuple[float, List[List[dict]]]:
-    """Run ``inputs`` through running, warmed-up workers; (wall time, each worker's "analysed" events)."""
+def _fleet(tmp, redis, pg, name, inputs, workers_args, debuginfo, shards="3") -> Tuple[float, List[List[dict]], int]:
+    """Run ``inputs`` through running, warmed-up workers, each with its own profile cache;
+    (wall time, each worker's "analysed" events, profiles the workers wrote)."""
     db = pg.create_database(name)
-    workers = [Worker(tmp, f"{name}-{i}", redis.url, db, "--shards", shards, *a, *debuginfo) for i, a in
-               enumerate(workers_args)]  # fmt: skip
+    caches = [tmp / f"profiles-{name}-{i}" for i in range(len(workers_args))]
+    workers = [Worker(tmp, f"{name}-{i}", redis.url, db, "--shards", shards, *a, *debuginfo,
+                      env={"GSOTRIAGE_PROFILE_DIR": str(caches[i])}) for i, a in enumerate(workers_args)]  # fmt: skip
     try:
         for w in workers:
             w.wait_ready(120)
@@ -88,7 +91,8 @@ def _fleet(tmp, redis, pg, name, inputs, workers_args, debuginfo, shards="3") ->
     finally:
         for w in workers:
             w.stop()
-    return dt, events
+    profiles = sum(1 for c in caches for d in c.glob("*") if (d / "profile.json").exists())
+    return dt, events, profiles
 
 
 def _pairs(events: Sequence[List[dict]]) -> Tuple[int, int]:
@@ -168,24 +172,30 @@ def main() -> int:
             print("throughput (inputs/s, wall time)")
             for jobs in (1, 2):
                 dt, p = _run(tmp, "batch", *inputs, "-o", f"b{jobs}.jsonl", "--jobs", str(jobs), "--db",
-                             str(tmp / f"b{jobs}.sqlite3"), "--no-progress", *debuginfo)  # fmt: skip
+                             str(tmp / f"b{jobs}.sqlite3"), "--no-progress", *debuginfo,
+                             profiles=tmp / f"profiles-batch-{jobs}")  # fmt: skip
                 assert p.returncode == 0, p.stderr
                 print(f"  batch --jobs {jobs}            {len(inputs) / dt:6.1f}/s  ({dt:.1f}s, start-up included)")
             for n in (1, 2):
-                dt, _ = _fleet(tmp, redis, pg, f"tp{n}", inputs, [("--concurrency", "1")] * n, debuginfo)
+                dt, _, _ = _fleet(tmp, redis, pg, f"tp{n}", inputs, [("--concurrency", "1")] * n, debuginfo)
                 print(f"  fleet, {n} worker(s) x 1      {len(inputs) / dt:6.1f}/s  ({dt:.1f}s, workers warm)")
             if dumps:
-                print("\nrouting: debug-info loads (worker, build pairs) per 100 dumps, 2 workers")
+                print("\nrouting: DWARF loads (profiles written) per 100 dumps, 2 workers, a profile cache each")
                 builds = {m.data["kernel"]["release"]: elf_build_id(m.file("vmlinux")) for m in factory_dumps()}
                 first = sorted(builds.values())[0]
                 home = shard_queue(shard_of(f"build:{first}", 3)).rsplit(".", 1)[1]
                 rest = ",".join(["general"] + [str(i) for i in range(3) if str(i) != home])
-                _, routed = _fleet(tmp, redis, pg, "routed", dumps, [("--queues", home), ("--queues", rest)], debuginfo)
-                _, flat = _fleet(tmp, redis, pg, "flat", dumps, [(), ()], debuginfo, shards="1")
-                for label, ws in (("with build-id routing", routed), ("without (one queue)", flat)):
-                    pairs, n = _pairs(ws)
-                    print(f"  {label:24} {100 * pairs / max(1, n):6.1f}  ({pairs} loads for {n} dumps of "
-                          f"{len(builds)} builds)")  # fmt: skip
+                queues = [("--queues", home, "--concurrency", "1"), ("--queues", rest, "--concurrency", "1")]
+                runs = {
+                    "with build-id routing": _fleet(tmp, redis, pg, "routed", dumps, queues, debuginfo),
+                    "without (one queue)": _fleet(
+                        tmp, redis, pg, "flat", dumps, [("--concurrency", "1")] * 2, debuginfo, shards="1"
+                    ),
+                }
+                for label, (dt, events, profiles) in runs.items():
+                    pairs, n = _pairs(events)
+                    print(f"  {label:24} {100 * profiles / max(1, n):6.1f}  ({profiles} loads for {n} dumps of "
+                          f"{len(builds)} builds; {pairs} worker-build pairs; {dt:.1f}s)")  # fmt: skip
         finally:
             redis.stop()
             pg.remove()

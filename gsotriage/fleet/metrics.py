@@ -8,9 +8,10 @@ All tasks run in the worker's one process (threads), so one registry serves them
 - ``gsotriage_verdicts_total{root_cause}``: analysed inputs by the root cause named
   (``unknown`` when nothing specific);
 - ``gsotriage_queue_latency_seconds{queue}``: from ``submit`` to the start of the analysis;
-- ``gsotriage_builds_first_seen_total``: dumps of a build this worker had not analysed
-  before (each is one fetch of that build's debug info or profile into a per-worker cache:
-  the number shard routing keeps low);
+- ``gsotriage_build_loads_total``: dumps whose build had no per-build profile in this
+  worker's profile dirs (``GSOTRIAGE_PROFILE_DIR``), so the analysis loaded its DWARF (or the
+  dump's BTF) and wrote one; later dumps of the build load no DWARF. The number shard routing
+  keeps low. With profiles off: the builds this worker had not seen before;
 - ``gsotriage_record_seconds``: time to write one row (retries included).
 """
 
@@ -49,8 +50,10 @@ class WorkerMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.builds = Counter(
-            "gsotriage_builds_first_seen", "Dumps of a build this worker had not seen before.", registry=self.registry
+        self.build_loads = Counter(
+            "gsotriage_build_loads",
+            "Dumps whose build had no per-build profile here: a debug-info load.",
+            registry=self.registry,
         )
         self.record = Histogram("gsotriage_record_seconds", "Seconds to record one row.", registry=self.registry)
 

@@ -108,10 +108,19 @@ class WorkerRuntime:
             raise
         return results[0]
 
-    def first_time(self, build: Optional[str]) -> bool:
-        """True the first time this worker sees ``build`` (a cold debug-info cache)."""
+    def cold(self, build: Optional[str]) -> bool:
+        """Whether this dump's build must be loaded from its debug info: no per-build profile for
+        it in this worker's profile dirs yet (the analysis loads DWARF, or the dump's BTF, and
+        writes one). With profiles turned off: the first time this worker sees the build."""
         if not build:
             return False
+        from gsotriage.collect.profile import profile_exists
+        from gsotriage.collect.settings import load_settings
+
+        settings = load_settings()
+        kind, _, build_id = build.partition(":")
+        if settings.profiles and kind == "build":
+            return not profile_exists(settings.profile_dirs, build_id)
         with self.lock:
             if build in self.builds:
                 return False
@@ -166,9 +175,9 @@ def run_analysis_task(
         runtime.metrics.latency.labels(queue=queue).observe(max(0.0, started - submitted_at))
     redelivered = bool(delivery.get("redelivered"))
     log_event("analysing", input=path, queue=queue, worker=settings.hostname, build=build, redelivered=redelivered)
-    cold = runtime.first_time(build)
+    cold = runtime.cold(build)
     if cold and runtime.metrics is not None:
-        runtime.metrics.builds.inc()
+        runtime.metrics.build_loads.inc()
     key = input_key(path, tool_version=__version__, library_digest=settings.library_digest, content_hash=content_hash)
     outcome = runtime.analyse(path, key, debuginfo)
     result: Dict[str, Any] = {

@@ -54,8 +54,8 @@ def start_worker(tmp_path):
     """``start_worker(name, broker, db, *args)`` -> a running Worker; all are stopped at teardown."""
     started = []
 
-    def start(name, broker, db, *args):
-        w = Worker(tmp_path, name, broker, db, *args)
+    def start(name, broker, db, *args, env=None):
+        w = Worker(tmp_path, name, broker, db, *args, env=env)
         started.append(w)
         return w
 

@@ -21,14 +21,16 @@ GSOTRIAGE = [sys.executable, "-m", "gsotriage"]
 class Worker:
     """``gsotriage worker`` in its own session (killing the group kills its analysis processes too)."""
 
-    def __init__(self, tmp: Path, name: str, broker: str, db: str, *args: str) -> None:
+    def __init__(
+        self, tmp: Path, name: str, broker: str, db: str, *args: str, env: Optional[Dict[str, str]] = None
+    ) -> None:
         self.name = name
         self.log = tmp / f"worker-{name}.log"
         self.args = [*GSOTRIAGE, "worker", "--broker", broker, "--db", db, "--name", f"{name}@test", *args]
         self.proc = subprocess.Popen(
             self.args,
             cwd=tmp,
-            env=cli_env(tmp),
+            env=cli_env(tmp, env),
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "wb"),
             start_new_session=True,

@@ -67,8 +67,11 @@ def test_two_workers_three_shards_200_inputs_one_killed_every_input_once(
     debuginfo = [a for d in debuginfo_dirs() for a in ("--debuginfo", d)]
     common = ("--concurrency", "1", "--timeout", "30", *SHARDS, *debuginfo)
     metrics_port = free_port()
-    a = start_worker("a", redis_server.url, pg_db, *common)
-    b = start_worker("b", redis_server.url, pg_db, *common, "--metrics-port", str(metrics_port))
+    # Per-build profiles off, here and for batch below: a dump analysed from a profile carries
+    # other notes than one analysed from DWARF, and which comes first differs between the two.
+    dwarf = {"GSOTRIAGE_PROFILES": "0"}
+    a = start_worker("a", redis_server.url, pg_db, *common, env=dwarf)
+    b = start_worker("b", redis_server.url, pg_db, *common, "--metrics-port", str(metrics_port), env=dwarf)
     a.wait_ready()
     b.wait_ready()
     t0 = time.monotonic()
@@ -112,11 +115,11 @@ def test_two_workers_three_shards_200_inputs_one_killed_every_input_once(
     assert re.search(r"^gsotriage_queue_latency_seconds_count\{queue=\"gsotriage.general\"\} [1-9]", metrics, re.M)
     assert "gsotriage_verdicts_total{root_cause=" in metrics and "gsotriage_analysis_seconds_bucket" in metrics
     if dumps:
-        assert re.search(r"^gsotriage_builds_first_seen_total [1-9]", metrics, re.M)
+        assert re.search(r"^gsotriage_build_loads_total [1-9]", metrics, re.M)
 
     # The same documents and root causes as `gsotriage batch` over the same files.
     p = run_gsotriage(tmp_path, "batch", *inputs, "-o", "batch.jsonl", "--db", str(tmp_path / "b.sqlite3"), "-j", "2",
-                      *debuginfo)  # fmt: skip
+                      *debuginfo, env=dwarf)  # fmt: skip
     assert p.returncode == 0, p.stderr
     batch = {
         x["batch"]["input"]: {k: v for k, v in x.items() if k != "batch"} for x in read_jsonl(tmp_path / "batch.jsonl")

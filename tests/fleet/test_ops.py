@@ -36,14 +36,14 @@ def test_metrics_by_status_class_and_queue():
     m.finished("ok", kind="text", seconds=0.02, root_cause=None)
     m.finished("timeout", kind="dump", seconds=30, root_cause=None)
     m.latency.labels(queue="gsotriage.shard.2").observe(3.0)
-    m.builds.inc()
+    m.build_loads.inc()
     text = m.text()
     assert 'gsotriage_tasks_total{status="ok"} 2.0' in text and 'gsotriage_tasks_total{status="timeout"} 1.0' in text
     assert 'gsotriage_verdicts_total{root_cause="gso-tunnel-tcp-metadata-geometry-mismatch"} 1.0' in text
     assert 'gsotriage_verdicts_total{root_cause="unknown"} 1.0' in text
     assert 'gsotriage_analysis_seconds_count{kind="dump"} 2.0' in text
     assert 'gsotriage_queue_latency_seconds_count{queue="gsotriage.shard.2"} 1.0' in text
-    assert "gsotriage_builds_first_seen_total 1.0" in text
+    assert "gsotriage_build_loads_total 1.0" in text
 
 
 def test_broker_settings():

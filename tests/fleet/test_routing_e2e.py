@@ -36,8 +36,14 @@ def test_one_builds_dumps_land_on_its_shard(tmp_path, postgres, pg_db, redis_ser
     home = shard_queue(shard_of(f"build:{elf_build_id(by_release[first][0].file('vmlinux'))}", SHARDS))
     others = ",".join(["general"] + [str(i) for i in range(SHARDS) if shard_queue(i) != home])
     texts = [str(p) for p in sorted(CASES.glob("*.txt"))[:5]]
-    p_worker = start_worker("p", redis_server.url, pg_db, "--shards", str(SHARDS), "--queues", home.rsplit(".", 1)[1])
-    q_worker = start_worker("q", redis_server.url, pg_db, "--shards", str(SHARDS), "--queues", others)
+    # Each worker its own profile cache, as on its own machine: a build's first dump there loads DWARF
+    # and writes the build's profile; the next ones load no DWARF.
+    caches = {n: tmp_path / f"profiles-{n}" for n in ("p", "q")}
+    args = ("--shards", str(SHARDS), "--concurrency", "1")
+    p_worker = start_worker("p", redis_server.url, pg_db, *args, "--queues", home.rsplit(".", 1)[1],
+                            env={"GSOTRIAGE_PROFILE_DIR": str(caches["p"])})  # fmt: skip
+    q_worker = start_worker("q", redis_server.url, pg_db, *args, "--queues", others,
+                            env={"GSOTRIAGE_PROFILE_DIR": str(caches["q"])})  # fmt: skip
     try:
         p_worker.wait_ready()
         q_worker.wait_ready()
@@ -61,7 +67,11 @@ def test_one_builds_dumps_land_on_its_shard(tmp_path, postgres, pg_db, redis_ser
         assert root_cause == m.expect["class"], path  # the factory's ground truth (None: nothing specific)
     for path in texts:
         assert rows[path][0] == f"fleet:{GENERAL_QUEUE}:q@test"
-    # The home shard's worker saw only the builds of its shard, each cold once.
-    seen = {e["build"] for e in p_worker.events("analysed")}
-    assert seen == {f"build:{b}" for path, b in build.items() if shard[path] == home}
-    assert sum(e["cold_build"] for e in p_worker.events("analysed")) == len(seen) >= 1
+    # Each worker loaded the debug info of the builds of its shards only, once each: its profile
+    # cache holds exactly those builds, and only the first dump of each was cold.
+    for name, worker in (("p", p_worker), ("q", q_worker)):
+        mine = {b for path, b in build.items() if (shard[path] == home) == (name == "p")}
+        cached = {d.name for d in caches[name].glob("*") if (d / "profile.json").exists()}
+        assert cached == mine, name
+        assert {e["build"] for e in worker.events("analysed") if e["build"]} == {f"build:{b}" for b in mine}
+        assert sum(e["cold_build"] for e in worker.events("analysed")) == len(mine)
