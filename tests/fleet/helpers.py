@@ -94,9 +94,11 @@ def popen_submit(tmp: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def run_gsotriage(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_gsotriage(
+    tmp: Path, *args: str, timeout: float = 600, env: Optional[Dict[str, str]] = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*GSOTRIAGE, *args], cwd=tmp, env=cli_env(tmp), capture_output=True, text=True, timeout=timeout
+        [*GSOTRIAGE, *args], cwd=tmp, env=cli_env(tmp, env), capture_output=True, text=True, timeout=timeout
     )
 
 
