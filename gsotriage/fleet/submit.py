@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from gsotriage.batch.progress import Progress
 from gsotriage.batch.summary import BatchSummary, summarize
@@ -118,13 +118,14 @@ def wait_for(
             if deadline is not None and time.monotonic() > deadline:
                 raise FleetError(f"{len(pending)} input(s) still unfinished after {timeout:g}s", code=1)
             try:
-                for task_id, meta in app.backend.get_many(list(pending), timeout=5.0, interval=_POLL, no_ack=True):
+                for task_id, meta in _finished(app, list(pending), sleep):
                     path = pending.pop(task_id, None)
                     if path is None:
                         continue
                     value = meta.get("result")
-                    ok = meta.get("status") == "SUCCESS" and isinstance(value, dict)
-                    result = value if ok else _failure(meta, path)
+                    result: Dict[str, Any] = (
+                        value if meta.get("status") == "SUCCESS" and isinstance(value, dict) else _failure(meta, path)
+                    )
                     results.append(result)
                     progress.advance(result.get("status") != "ok" or not result.get("recorded"))
                 outage_noted = False
@@ -137,6 +138,25 @@ def wait_for(
     finally:
         progress.close()
     return results
+
+
+def _finished(app: Any, task_ids: List[str], sleep: Callable[[float], None]) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """(task id, result meta) of the finished tasks among ``task_ids``, for about 5 seconds:
+    key-value backends (Redis) answer many ids at once; the RPC backend (RabbitMQ) through each
+    result (it drains the submitter's reply queue)."""
+    backend = app.backend
+    if hasattr(backend, "get_many"):
+        yield from backend.get_many(task_ids, timeout=5.0, interval=_POLL, no_ack=True)
+        return
+    deadline = time.monotonic() + 5.0
+    left = list(task_ids)
+    while left and time.monotonic() < deadline:
+        for task_id in list(left):
+            result = app.AsyncResult(task_id)
+            if result.ready():
+                left.remove(task_id)
+                yield task_id, {"status": result.state, "result": result.result}
+        sleep(_POLL)
 
 
 def _as_line(result: Mapping[str, Any]) -> Dict[str, Any]:

@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-__all__ = ["PostgresServer", "RedisServer", "free_port", "missing_services", "pg_bindir"]
+__all__ = ["PostgresServer", "RabbitServer", "RedisServer", "free_port", "missing_services", "pg_bindir"]
+
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")  # Debian's rabbitmq-server package
 
 PG_USER = "gsotriage"
 
@@ -196,3 +198,62 @@ def _user_exists(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+class RabbitServer:
+    """A private RabbitMQ node (its own ports, data and epmd), run as the ``rabbitmq`` user when
+    root. Optional: the fleet is tested on Redis in CI; this checks the amqp:// path when the
+    distro's rabbitmq-server is installed."""
+
+    def __init__(self) -> None:
+        self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="gsotriage-rabbit-"))
+        self.run_as: Dict[str, Any] = {}
+        if os.geteuid() == 0 and _user_exists("rabbitmq"):
+            entry = pwd.getpwnam("rabbitmq")
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            self.run_as = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _env(self) -> Dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.dir),
+            "RABBITMQ_NODENAME": f"gsotriage{self.port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+        }
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(RABBITMQ_SERVER)],
+            cwd=self.dir,
+            env=self._env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            **self.run_as,
+        )
+        _wait_port(self.port, 90, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(10)
+        epmd = shutil.which("epmd") or next(iter(glob.glob("/usr/lib/erlang/erts-*/bin/epmd")), None)
+        if epmd:  # the node started its own epmd on its own port, detached
+            subprocess.run([epmd, "-port", str(self.epmd_port), "-kill"], capture_output=True, check=False, timeout=10)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -216,3 +216,23 @@ def test_submit_without_inputs_or_with_a_bad_broker_url_is_a_usage_error(tmp_pat
     assert p.returncode == 2 and "unsupported broker URL scheme 'kafka'" in p.stderr
     p = run_gsotriage(tmp_path, "worker", "--broker", "redis://127.0.0.1:1/0", "--queues", "general,7", *SHARDS)
     assert p.returncode == 2 and "unknown queue '7'" in p.stderr
+
+
+def test_rabbitmq_through_the_url(tmp_path, postgres, pg_db, start_worker):
+    """The same fleet on RabbitMQ (queues with x-max-priority, results over rpc://); optional:
+    runs where the distro's rabbitmq-server is installed."""
+    from tests.fleet.services import RABBITMQ_SERVER, RabbitServer
+
+    if not RABBITMQ_SERVER.exists():
+        pytest.skip("rabbitmq-server not installed (optional: the fleet's CI broker is Redis)")
+    rabbit = RabbitServer()
+    rabbit.start()
+    try:
+        inputs = [str(p) for p in make_corpus(tmp_path / "in", 20)]
+        start_worker("r", rabbit.url, pg_db, "--concurrency", "2", *SHARDS).wait_ready()
+        p = run_submit(tmp_path, *inputs, "--broker", rabbit.url, "--db", pg_db, "--wait", "--priority", *SHARDS)
+        assert p.returncode == 0, p.stderr
+        assert "20 inputs: 20 analysed" in p.stdout
+        assert _rows(postgres, pg_db) == (20, 20, 20)
+    finally:
+        rabbit.stop()
