@@ -261,6 +261,10 @@ def submit(
             sys.exit(FleetExit.USAGE)
         _watch(fleet, watch_dirs, debuginfo, content_hash, urgent, once, settle, interval, state, broker_wait)
         return
+    urls = [p for p in paths if "://" in p]
+    if urls:
+        err(f"{urls[0]}: URL inputs (s3:// ...) are not supported yet: submit paths the workers share (docs/fleet.md)")
+        sys.exit(FleetExit.USAGE)
     found = discover(paths)
     for miss in found.missing:
         err(f"{miss}: no such file, directory or matching glob")

@@ -195,6 +195,11 @@ def run_analysis_task(
     kind = "dump" if build else "text"
     if outcome.document is not None:
         t0 = time.monotonic()
+
+        def retrying(exc: HistoryError, delay: float) -> None:
+            log_event("history database unavailable; retrying", level=logging.WARNING, input=path,
+                      error=str(exc), retry_in=round(delay, 2))  # fmt: skip
+
         try:
             record_with_retry(
                 runtime.db(),
@@ -203,6 +208,7 @@ def run_analysis_task(
                 input_key=key,
                 origin=f"fleet:{queue}:{settings.hostname}",
                 patience=settings.record_patience,
+                on_retry=retrying,
             )
         except HistoryError as exc:
             runtime.drop_db()

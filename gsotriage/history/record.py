@@ -37,9 +37,11 @@ def record_with_retry(
     patience: float = 30.0,
     backoff: Backoff = Backoff(),
     sleep: Callable[[float], None] = time.sleep,
+    on_retry: Optional[Callable[[HistoryError, float], None]] = None,
 ) -> int:
     """Record (upsert) one analysis; a transient failure is tried again with backoff for up to
-    ``patience`` seconds. Raises the last HistoryError when it gives up or on a permanent error."""
+    ``patience`` seconds (``on_retry(error, delay)`` before each wait). Raises the last
+    HistoryError when it gives up or on a permanent error."""
     deadline = time.monotonic() + patience
     delays = backoff.delays()
     while True:
@@ -51,6 +53,8 @@ def record_with_retry(
             delay = next(delays)
             if time.monotonic() + delay > deadline:
                 raise
+            if on_retry is not None:
+                on_retry(exc, delay)
             sleep(delay)
 
 

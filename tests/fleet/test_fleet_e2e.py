@@ -212,6 +212,8 @@ def test_two_workers_starting_at_once_on_an_empty_database_both_come_up(
 def test_submit_without_inputs_or_with_a_bad_broker_url_is_a_usage_error(tmp_path):
     p = run_gsotriage(tmp_path, "submit", str(tmp_path / "nothing-here"), "--broker", "redis://127.0.0.1:1/0")
     assert p.returncode == 2 and "no inputs found" in p.stderr
+    p = run_gsotriage(tmp_path, "submit", "s3://crash/host42/vmcore", "--broker", "redis://127.0.0.1:1/0")
+    assert p.returncode == 2 and "not supported yet" in p.stderr
     p = run_gsotriage(tmp_path, "submit", __file__, "--broker", "kafka://x:1")
     assert p.returncode == 2 and "unsupported broker URL scheme 'kafka'" in p.stderr
     p = run_gsotriage(tmp_path, "worker", "--broker", "redis://127.0.0.1:1/0", "--queues", "general,7", *SHARDS)
@@ -236,3 +238,34 @@ def test_rabbitmq_through_the_url(tmp_path, postgres, pg_db, start_worker):
         assert _rows(postgres, pg_db) == (20, 20, 20)
     finally:
         rabbit.stop()
+
+
+def test_a_database_outage_mid_run_is_waited_out(tmp_path, redis_server, start_worker):
+    """PostgreSQL stops for a few seconds mid-run: the rows are written once it is back (the
+    worker retries with backoff), each input once."""
+    from tests.fleet.services import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        db = server.create_database("outage")
+        inputs = [str(p) for p in make_corpus(tmp_path / "in", 60)]
+        worker = start_worker("o", redis_server.url, db, "--concurrency", "2", *SHARDS)
+        worker.wait_ready()
+        sub = popen_submit(tmp_path, *inputs, "--broker", redis_server.url, "--db", db, "--wait", *SHARDS)
+        try:
+            wait_until(lambda: _rows(server, db)[0] >= 8, 120, "8 recorded inputs")
+            assert _rows(server, db)[0] < 30  # the outage falls mid-run
+            server.stop()
+            time.sleep(5)
+            server.start()
+            out, err = sub.communicate(timeout=300)
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+        assert sub.returncode == 0, err
+        assert "60 inputs: 60 analysed" in out
+        assert _rows(server, db) == (60, 60, 60)
+        assert worker.events("history database unavailable; retrying"), "the outage was not seen"
+    finally:
+        server.remove()
