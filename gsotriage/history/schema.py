@@ -51,7 +51,7 @@ COLUMNS: Tuple[Column, ...] = (
     Column("kernel_release", "TEXT", 1),
     Column("root_cause", "TEXT", 1),
     Column("status", "TEXT", 1),
-    Column("document", "TEXT", 1, "NOT NULL"),  # the full JSON, byte-stable (not JSONB: key order kept)
+    Column("document", "TEXT", 1, "NOT NULL"),  # the (compact) JSON, byte-stable (not JSONB: key order kept)
     Column("input_key", "TEXT", 2),  # NOT NULL UNIQUE from v3
     Column("kernel_version", "TEXT", 2),
     Column("score", "REAL", 2),

@@ -180,7 +180,13 @@ class HistoryDB:
         origin: Optional[str] = None,
     ) -> int:
         """Insert or update the row of ``input_key`` (default: a key derived from the document);
-        returns its id. Raises HistoryError (``transient`` when locked or disconnected)."""
+        returns its id. The stored document is its compact form (``compact_document``: every
+        verdict listed, the signatures' prose left to the library its digest names). Raises
+        HistoryError (``transient`` when locked or disconnected)."""
+        if not document.get("compact"):
+            from gsotriage.analysis.document import compact_document
+
+            document = compact_document(dict(document))
         row = row_for(
             document,
             recorded_at=timestamp(recorded_at or datetime.now(timezone.utc)),

@@ -238,7 +238,7 @@ def test_analyze_record_is_off_by_default_and_on_with_record(tmp_path):
     db = tmp_path / "h.sqlite3"
     p = run_cli(tmp_path, "analyze", str(SEED), "--db", str(db))
     assert p.returncode == 0 and not db.exists()
-    p = run_cli(tmp_path, "analyze", str(SEED), "--record", "--db", str(db), "--format", "json")
+    p = run_cli(tmp_path, "analyze", str(SEED), "--record", "--db", str(db), "--format", "json", "--compact")
     assert p.returncode == 0, p.stderr
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT root_cause, kernel_release, specific, document FROM analyses").fetchall()
