@@ -130,10 +130,6 @@ def test_two_workers_three_shards_200_inputs_one_killed_every_input_once(
     for path, root_cause, document in rows:
         assert root_cause == batch[path]["summary"]["root_cause"], path
         assert json.loads(document) == batch[path], path
-    if dumps:  # the factory's ground truth: the specific root cause, or none for the negative scenarios
-        named = {path: json.loads(doc)["summary"] for path, _, doc in rows if path in dumps}
-        named = {path: s["root_cause"] if s["specific"] else None for path, s in named.items()}
-        assert named == {p: m.expect["class"] for p, m in dumps.items()}
     pg_history = run_gsotriage(tmp_path, "history", "--db", pg_db, "--format", "json")
     sqlite_history = run_gsotriage(tmp_path, "history", "--db", str(tmp_path / "b.sqlite3"), "--format", "json")
     assert pg_history.returncode == sqlite_history.returncode == 0, pg_history.stderr + sqlite_history.stderr
