@@ -7,6 +7,8 @@ Everything a worker and a submitter must agree on is set here, from :class:`Flee
 - on Redis, ``visibility_timeout`` derived from ``--timeout`` (Celery's default is an hour),
   and unacknowledged messages swept back every few seconds (``unacked_restore_interval``);
 - ``worker_prefetch_multiplier = 1``: a worker holds no more messages than it has threads;
+- ``result_backend_always_retry``: a result stored while the broker's Redis restarts waits
+  for it (up to about 10 minutes) instead of failing the task;
 - one queue per shard plus the general queue, declared up front (with priorities).
 """
 
@@ -55,6 +57,12 @@ def make_app(config: FleetConfig) -> Any:
         result_backend_transport_options=transport,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a running worker waits out a broker restart
+        # A task that ends while Redis (also the result backend) restarts waits to store its
+        # result instead of failing "outside body": Celery 5.7 with the threads pool then stops
+        # the worker (Unrecoverable error: AttributeError on a request's hostname).
+        result_backend_always_retry=True,
+        result_backend_max_retries=120,
+        result_backend_max_sleep_between_retries_ms=5000,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         worker_send_task_events=False,

@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             out.update(fields)
         if record.exc_info and record.exc_info[0] is not None:
-            out["exception"] = self.formatException(record.exc_info).splitlines()[-1]
+            out["exception"] = self.formatException(record.exc_info)  # one JSON string, newlines escaped
         return json.dumps(out, default=str, separators=(",", ":"))
 
 

@@ -164,6 +164,8 @@ def test_a_broker_restart_mid_run_loses_nothing(tmp_path, postgres, pg_db, redis
     assert "80 inputs: 80 analysed" in out
     assert _rows(postgres, pg_db) == (80, 80, 80)
     assert any("Connection" in e.get("msg", "") or e.get("level") == "error" for e in w.events()), "no outage seen"
+    # A result stored during the outage waited for Redis rather than failing the task outside its body.
+    assert not [e for e in w.events() if "outside body" in e.get("msg", "")]
 
 
 def test_a_database_unreachable_at_start_is_one_line_and_a_nonzero_exit_within_30s(tmp_path, postgres, redis_server):
