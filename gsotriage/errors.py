@@ -13,9 +13,11 @@ from typing import Any, Mapping
 __all__ = [
     "BATCH_EXITS",
     "EXITS",
+    "FLEET_EXITS",
     "REGRESS_EXITS",
     "BatchExit",
     "Exit",
+    "FleetExit",
     "InputError",
     "RegressExit",
     "exit_help",
@@ -92,6 +94,29 @@ REGRESS_EXITS: Mapping[RegressExit, str] = {
     RegressExit.REGRESSIONS: "regressions found",
     RegressExit.INTERNAL: "internal error",
     RegressExit.OUTPUT: "the output could not be written (standard output closed or full)",
+}
+
+
+class FleetExit(enum.IntEnum):
+    """``worker`` and ``submit``."""
+
+    OK = 0
+    SOME_FAILED = 1
+    USAGE = 2
+    UNAVAILABLE = 3
+    BAD_SIGNATURES = 4
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+FLEET_EXITS: Mapping[FleetExit, str] = {
+    FleetExit.OK: "worker: stopped (SIGTERM/SIGINT); submit: every input queued (with --wait: analysed and recorded)",
+    FleetExit.SOME_FAILED: "submit --wait: some inputs failed (input error, timeout, ...) or were not recorded",
+    FleetExit.USAGE: "usage error (including: no inputs found, an unknown queue)",
+    FleetExit.UNAVAILABLE: "the broker or the history database cannot be reached (one line names it and the failure)",
+    FleetExit.BAD_SIGNATURES: "invalid signature library",
+    FleetExit.INTERNAL: "internal error",
+    FleetExit.INTERRUPTED: "interrupted (queued inputs stay queued; a worker finishes its running tasks)",
 }
 
 

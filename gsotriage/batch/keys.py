@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-__all__ = ["input_key"]
+from gsotriage import __version__
+
+__all__ = ["input_key", "record_key"]
 
 _CHUNK = 1 << 20
 
@@ -55,3 +57,12 @@ def input_key(path: str, *, tool_version: str, library_digest: str, content_hash
     parts = _content_part(path) if content_hash else _stat_part(path)
     h = hashlib.sha256("\0".join((*parts, tool_version, library_digest)).encode("utf-8", "surrogateescape"))
     return ("sha256:" if content_hash else "stat:") + h.hexdigest()[:32]
+
+
+def record_key(path: str, *, library_digest: str, content_hash: bool = False) -> Optional[str]:
+    """The history key of one input of ``analyze --record``: the key ``batch`` gives the same
+    file (so both record one row), or None for standard input and live kernels, which the
+    history keys by their report instead."""
+    if path == "-" or path.startswith(("qmp:", "/proc/")) or not os.path.exists(path):
+        return None
+    return input_key(path, tool_version=__version__, library_digest=library_digest, content_hash=content_hash)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from gsotriage import __version__
 from gsotriage.analysis.document import SCHEMA_VERSION
@@ -13,7 +16,7 @@ from gsotriage.batch.keys import input_key
 from gsotriage.batch.progress import Progress
 from gsotriage.batch.runner import Outcome, RunnerConfig, Task, run_tasks
 from gsotriage.batch.summary import BatchSummary, summarize
-from gsotriage.history.store import HistoryDB, HistoryError
+from gsotriage.history import Backoff, HistoryDB, HistoryError
 
 __all__ = ["RETRY_CLASSES", "BatchOptions", "BatchResult", "Recorder", "envelope_line", "is_degraded", "run_batch"]
 
@@ -42,17 +45,91 @@ class BatchResult:
 
 
 class Recorder:
-    """Records ok results into the history database; a failure (locked, ...) is per input, never fatal."""
+    """Records ok results in the history database, each after its result line is written.
 
-    def __init__(self, path: str, busy_timeout: float) -> None:
-        self.path = path
+    Rows are keyed by the input's resume key and upserted, so re-running or resuming a batch
+    never duplicates them. A transient failure (database locked, connection lost) keeps the
+    record pending: it is tried again with backoff as later results arrive, and at the end for
+    up to ``patience`` seconds (:meth:`finish`); whatever is still unrecorded is reported, and
+    ``batch --resume`` records what the database lacks.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        busy_timeout: float,
+        *,
+        patience: Optional[float] = None,
+        origin: str = "batch",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.target = target
         self.busy_timeout = busy_timeout
+        self.patience = max(10.0, 3 * busy_timeout) if patience is None else patience
+        self.origin = origin
+        self.clock = clock
+        self.sleep = sleep
         self.db: Optional[HistoryDB] = None
+        self.pending: Deque[Tuple[Dict[str, Any], str, str]] = deque()
+        self.failed: List[Tuple[str, str]] = []  # (input, error): permanent failures
+        self.recorded = 0
+        self.last_error: Optional[str] = None
+        self.next_try = 0.0
+        self.delays = Backoff().delays()
 
-    def record(self, document: Dict[str, Any], input_path: str, key: str) -> None:
+    @property
+    def location(self) -> str:
+        return self.db.location if self.db is not None else self.target
+
+    def _open(self) -> HistoryDB:
         if self.db is None:
-            self.db = HistoryDB(self.path, busy_timeout=self.busy_timeout)
-        self.db.record(document, input_path=input_path, input_key=key)
+            self.db = HistoryDB(self.target, busy_timeout=self.busy_timeout)
+        return self.db
+
+    def offer(self, document: Dict[str, Any], input_path: str, key: str) -> None:
+        """Queue one record and write what is queued, unless backing off after a transient failure."""
+        self.pending.append((document, input_path, key))
+        if self.clock() >= self.next_try:
+            self.drain()
+
+    def drain(self) -> bool:
+        """Write the queued records in order; False when a transient failure stopped it."""
+        while self.pending:
+            document, input_path, key = self.pending[0]
+            try:
+                self._open().record(document, input_path=input_path, input_key=key, origin=self.origin)
+            except HistoryError as exc:
+                self.last_error = str(exc)
+                if exc.transient:
+                    self.next_try = self.clock() + next(self.delays)
+                    return False
+                self.failed.append((input_path, str(exc)))
+            else:
+                self.recorded += 1
+                self.delays = Backoff().delays()
+            self.pending.popleft()
+        return True
+
+    def missing(self, keys: Sequence[str]) -> Set[str]:
+        """The keys the database has no row for (all of them when it cannot be read now)."""
+        try:
+            return set(keys) - self._open().existing_keys(keys)
+        except HistoryError as exc:
+            self.last_error = str(exc)
+            return set(keys)
+
+    def finish(self) -> List[Tuple[str, str]]:
+        """Try what is still queued, with backoff, for up to ``patience`` seconds; returns the
+        (input, error) pairs that could not be recorded."""
+        deadline = self.clock() + self.patience
+        while self.pending and not self.drain():
+            wait = max(0.0, self.next_try - self.clock())
+            if self.clock() + wait > deadline:
+                break
+            self.sleep(wait)
+        left = [(path, self.last_error or "not recorded") for _, path, _ in self.pending]
+        return self.failed + left
 
     def close(self) -> None:
         if self.db is not None:
@@ -76,7 +153,7 @@ def _redo(line: Mapping[str, Any], retry: Sequence[str]) -> bool:
     return "degraded" in retry and bool(env.get("degraded"))
 
 
-def envelope_line(outcome: Outcome, *, recorded: Optional[bool], record_error: Optional[str]) -> Dict[str, Any]:
+def envelope_line(outcome: Outcome) -> Dict[str, Any]:
     env: Dict[str, Any] = {
         "input": outcome.task.path,
         "key": outcome.task.key,
@@ -89,11 +166,6 @@ def envelope_line(outcome: Outcome, *, recorded: Optional[bool], record_error: O
         env["signal"] = outcome.signal
     if outcome.document is not None:
         env["degraded"] = is_degraded(outcome.document)
-    if recorded is not None:
-        env["recorded"] = recorded
-        if record_error:
-            env["record_error"] = record_error
-    if outcome.document is not None:
         return {"batch": env, **outcome.document}
     return {"batch": env, "schema_version": SCHEMA_VERSION, "tool": {"name": "gsotriage", "version": __version__}}
 
@@ -136,30 +208,51 @@ def run_batch(
     skipped = len(done)
     if opts.resume:
         progress.note(f"resume: {skipped} input(s) already done, {len(todo)} to analyse")
+    if recorder is not None and done:
+        _record_again(done, recorder, progress)
     out = ResultsFile(opts.output)
     progress.start(len(todo))
-    warned_db = set()
+    unrecorded: List[Tuple[str, str]] = []
 
     def on_result(outcome: Outcome) -> None:
-        recorded: Optional[bool] = None
-        record_error: Optional[str] = None
-        if recorder is not None and outcome.document is not None:
-            try:
-                recorder.record(outcome.document, outcome.task.path, outcome.task.key)
-                recorded = True
-            except HistoryError as exc:
-                recorded, record_error = False, str(exc)
-                if record_error not in warned_db:
-                    warned_db.add(record_error)
-                    progress.note(f"{outcome.task.path}: not recorded: {record_error} (the batch goes on)")
-        line = envelope_line(outcome, recorded=recorded, record_error=record_error)
+        # The result line first: a kill between the two writes leaves a line the database
+        # lacks, which --resume records; never a row without its line.
+        line = envelope_line(outcome)
         out.write(line)
         done.append(line)
+        if recorder is not None and outcome.document is not None:
+            recorder.offer(outcome.document, outcome.task.path, outcome.task.key)
         progress.advance(outcome.failed)
 
     try:
         run_tasks(todo, opts.runner, on_result)
+        if recorder is not None:
+            unrecorded = recorder.finish()
     finally:
         progress.close()
         out.close()
-    return BatchResult(summarize(done, resumed=skipped), ran=len(todo), skipped=skipped)
+    if unrecorded and recorder is not None:
+        progress.note(
+            f"{len(unrecorded)} result(s) not recorded in the history database {recorder.location}: "
+            f"{unrecorded[-1][1]}; their result lines are written: rerun with --resume to record them"
+        )
+    summary = dataclasses.replace(summarize(done, resumed=skipped), not_recorded=len(unrecorded))
+    return BatchResult(summary, ran=len(todo), skipped=skipped)
+
+
+def _record_again(done: Sequence[Dict[str, Any]], recorder: Recorder, progress: Progress) -> None:
+    """--resume: record the earlier ok results the database lacks (a kill between the result line
+    and its row, or a database that was locked)."""
+    earlier: Dict[str, Dict[str, Any]] = {}
+    for line in done:
+        env = line.get("batch") or {}
+        if env.get("status") == "ok" and env.get("key"):
+            earlier[str(env["key"])] = line
+    missing = recorder.missing(list(earlier))
+    if not missing:
+        return
+    progress.note(f"resume: recording {len(missing)} earlier result(s) the history database lacks")
+    for key in sorted(missing):
+        line = earlier[key]
+        document = {k: v for k, v in line.items() if k != "batch"}
+        recorder.offer(document, str(line["batch"].get("input")), key)

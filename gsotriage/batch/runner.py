@@ -19,7 +19,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from gsotriage.batch import worker
 
-__all__ = ["FAILED_STATUSES", "STATUSES", "Outcome", "RunnerConfig", "Task", "run_tasks"]
+__all__ = ["FAILED_STATUSES", "STATUSES", "Outcome", "RunnerConfig", "Task", "WorkerPool", "run_tasks"]
 
 STATUSES = ("ok", "input-error", "timeout", "oom", "crashed", "internal-error")
 FAILED_STATUSES = frozenset(STATUSES) - {"ok"}
@@ -169,10 +169,35 @@ class _Pool:
             self.kill(w)
 
 
-def run_tasks(tasks: Sequence[Task], config: RunnerConfig, on_result: Callable[[Outcome], None]) -> None:
-    """Analyse every task; ``on_result`` is called in the parent once per task, as each finishes."""
+class WorkerPool:
+    """Worker processes kept from one :func:`run_tasks` call to the next, for a caller that gets
+    its inputs one at a time (a fleet worker's task): the signature library loads once, not
+    once per input. The guards are the same: a timed-out or oversized worker is killed and
+    replaced. Not thread-safe: one pool per thread."""
+
+    def __init__(self, config: RunnerConfig) -> None:
+        self.config = config
+        self.pool = _Pool(config, lambda outcome: None)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    config: RunnerConfig,
+    on_result: Callable[[Outcome], None],
+    *,
+    keep: Optional[WorkerPool] = None,
+) -> None:
+    """Analyse every task; ``on_result`` is called in the parent once per task, as each finishes.
+    With ``keep``, its worker processes are used and left running (``keep.config`` applies)."""
     pending: Deque[Task] = deque(tasks)
-    pool = _Pool(config, on_result)
+    if keep is not None:
+        pool, config = keep.pool, keep.config
+        pool.emit = on_result
+    else:
+        pool = _Pool(config, on_result)
     limit = config.memory_limit_mb
 
     def refill(w: _Worker) -> None:
@@ -225,4 +250,5 @@ def run_tasks(tasks: Sequence[Task], config: RunnerConfig, on_result: Callable[[
                     pool.finish(w, "oom", f"worker memory passed {limit} MB; worker killed")
                     pool.kill(w)
     finally:
-        pool.shutdown()
+        if keep is None:
+            pool.shutdown()

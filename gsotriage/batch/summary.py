@@ -63,13 +63,11 @@ def summarize(lines: Iterable[Mapping[str, Any]], *, resumed: int = 0) -> BatchS
     buckets: Dict[str, List[Any]] = {}
     failures: List[Tuple[str, str, str]] = []
     counts: Dict[str, int] = {}
-    total = analysed = specific = not_recorded = degraded = 0
+    total = analysed = specific = degraded = 0
     for line in lines:
         total += 1
         env = line.get("batch") or {}
         status = env.get("status", "internal-error")
-        if env.get("recorded") is False:
-            not_recorded += 1
         if status != "ok":
             failures.append((str(env.get("input")), status, str(env.get("error") or "")))
             counts[status] = counts.get(status, 0) + 1
@@ -99,7 +97,6 @@ def summarize(lines: Iterable[Mapping[str, Any]], *, resumed: int = 0) -> BatchS
         buckets=rows(buckets),
         failures=tuple(failures),
         failure_counts=tuple(sorted(counts.items())),
-        not_recorded=not_recorded,
         resumed=resumed,
         degraded=degraded,
     )
@@ -132,6 +129,7 @@ def render_summary_text(s: BatchSummary, *, output: Optional[str] = None, max_fa
     if s.not_recorded:
         out += [
             "",
-            f"{s.not_recorded} result(s) could not be recorded in the history database (see batch.record_error)",
+            f"{s.not_recorded} result(s) could not be recorded in the history database"
+            " (their result lines are written: rerun with --resume to record them)",
         ]
     return "\n".join(out) + "\n"

@@ -1,6 +1,7 @@
 """Command line: the top of the house. The core (analysis, match, render, batch,
 history) knows nothing of click; each command group is one module here:
-``analyze``, ``signatures``, ``batch`` (batch, regress), ``history``; ``common``
+``analyze``, ``signatures``, ``batch`` (batch, regress), ``history``, ``fleet``
+(worker, submit); ``common``
 holds the options and helpers they share. Exit codes: gsotriage.errors.
 """
 
@@ -17,6 +18,7 @@ from gsotriage import __version__
 from .analyze import analyze
 from .batch import batch, regress
 from .common import ClosedStdout, is_output_error, output_failed
+from .fleet import submit, worker
 from .history import history
 from .signatures import signatures
 
@@ -38,7 +40,7 @@ def main() -> None:
     """
 
 
-for _command in (analyze, signatures, batch, regress, history):
+for _command in (analyze, signatures, batch, regress, history, worker, submit):
     main.add_command(_command)
 
 

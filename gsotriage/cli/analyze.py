@@ -49,7 +49,11 @@ __all__ = ["analyze"]
 @click.option(
     "--record/--no-record", default=False, show_default=True, help="Record the result in the crash history database."
 )
-@click.option("--db", type=click.Path(dir_okay=False), help="History database for --record (default: $GSOTRIAGE_DB).")
+@click.option(
+    "--db",
+    metavar="PATH|URL",
+    help="History database for --record: an SQLite file or a postgresql:// URL (default: $GSOTRIAGE_DB).",
+)
 @click.option(
     "--kernel-changelog",
     "changelog_path",
@@ -116,11 +120,13 @@ def analyze(
     except InputError as exc:
         err(str(exc))
         sys.exit(Exit.BAD_INPUT)
-    checked(pending.result())
+    lib = checked(pending.result())
     if record:
+        from gsotriage.batch.keys import record_key
         from gsotriage.history import record_analysis
 
-        record_analysis(result.document, path, db, warn=warn)
+        key = record_key(path, library_digest=lib.digest)
+        record_analysis(result.document, path, db, warn=warn, input_key=key)
     write(output, render(fmt, result, RenderOptions(color=use_color(output), verbose=verbose, compact=compact)))
     sys.exit(result.exit_code)
 

@@ -26,15 +26,17 @@ def _cpus() -> int:
 
 
 def db_path(db: Optional[str]) -> str:
-    from gsotriage.history import default_db_path
+    """The history database: ``--db`` (an SQLite path or a postgresql:// URL), else the default file."""
+    from gsotriage.history import default_db
 
-    return db or str(default_db_path())
+    return db or default_db()
 
 
 DB_OPTION = click.option(
     "--db",
-    type=click.Path(dir_okay=False),
-    help="History database (default: $GSOTRIAGE_DB or $XDG_DATA_HOME/gsotriage/history.sqlite3).",
+    metavar="PATH|URL",
+    help="History database: an SQLite file, or postgresql://USER@HOST:PORT/DB "
+    "(default: $GSOTRIAGE_DB or $XDG_DATA_HOME/gsotriage/history.sqlite3).",
 )
 DB_TIMEOUT_OPTION = click.option(
     "--db-timeout",

@@ -39,10 +39,11 @@ def history(
     Examples:
       gsotriage history --since 7d
       gsotriage history --since 2026-11-01 --until 2026-12-01 --kernel '^6\\.1\\.' --format json
+      gsotriage history --db postgresql://gsotriage@db.example:5432/triage --since 1d
     """
     import re
 
-    from gsotriage.history import HistoryDB, HistoryError, query_history, render_history_text
+    from gsotriage.history import HistoryDB, HistoryError, is_url, query_history, render_history_text
 
     try:
         lo = parse_opt(since)
@@ -53,7 +54,7 @@ def history(
         err(f"bad option: {exc}")
         sys.exit(Exit.USAGE)
     path = db_path(db)
-    if not Path(path).exists():
+    if not is_url(path) and not Path(path).exists():
         err(f"no history database at {path} (record with 'gsotriage batch' or 'analyze --record')")
         sys.exit(Exit.BAD_INPUT)
     try:

@@ -27,7 +27,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-__all__ = ["FORMAT", "Profile", "find_profile", "write_profile"]
+__all__ = ["FORMAT", "Profile", "find_profile", "profile_exists", "write_profile"]
 
 FORMAT = 1
 _BUILD_ID = re.compile(r"^[0-9a-f]{8,128}$")
@@ -46,6 +46,14 @@ class Profile:
 
 def _dir_for(base: str, build_id: str) -> str:
     return os.path.join(base, build_id)
+
+
+def profile_exists(dirs: Sequence[str], build_id: Optional[str]) -> bool:
+    """Whether ``dirs`` hold a profile for ``build_id``, without loading it (a fleet worker asks
+    this per dump to count the builds it had to load DWARF for)."""
+    if not build_id or not _BUILD_ID.match(build_id):
+        return False
+    return any(os.path.isfile(os.path.join(_dir_for(base, build_id), "profile.json")) for base in dirs)
 
 
 def find_profile(dirs: Sequence[str], build_id: Optional[str]) -> Tuple[Optional[Profile], Optional[str]]:

@@ -1,19 +1,26 @@
-"""The crash history: every recorded analysis document, queried over time windows.
+"""The crash history: every recorded analysis document, one row per input, queried over time windows.
 
-``store`` holds the database (schema, migrations, writes, queries); ``record``
-is the one function the commands call to record an analysis. Used by
-``analyze --record``, ``batch`` and ``history``; knows nothing of the CLI.
+``schema`` is the one table definition and its migrations; ``sqlite`` (the embedded default)
+and ``postgres`` (a fleet's shared database, ``postgresql://`` URLs) are the backends;
+``store`` opens either and records by upsert on the input key; ``query`` builds the reports;
+``record`` holds the writers the commands call. Knows nothing of the CLI.
 """
 
-from .record import record_analysis
-from .store import HistoryDB, HistoryError, default_db_path, parse_when, query_history, render_history_text
+from .query import HistoryReport, parse_when, query_history, render_history_text
+from .record import Backoff, record_analysis, record_with_retry
+from .store import HistoryDB, HistoryError, default_db, default_db_path, is_url
 
 __all__ = [
+    "Backoff",
     "HistoryDB",
     "HistoryError",
+    "HistoryReport",
+    "default_db",
     "default_db_path",
+    "is_url",
     "parse_when",
     "query_history",
     "record_analysis",
+    "record_with_retry",
     "render_history_text",
 ]
