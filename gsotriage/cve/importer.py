@@ -353,8 +353,9 @@ class _Import:
         """Case files no signature and no index entry refers to any more (a record the
         importer now rejects) leave the import's folder."""
         used = {e["file"] for e in self.index}
+        prefix = CASES_SUBDIR.as_posix() + "/"  # not cases/cve-traces/
         for sig in library:
-            used |= {Path(t.input).name for t in sig.tests if t.input and t.input.startswith(CASES_SUBDIR.as_posix())}
+            used |= {Path(t.input).name for t in sig.tests if t.input and t.input.startswith(prefix)}
         for p in (self.stage.root / CASES_SUBDIR).glob("CVE-*.txt"):
             if p.name not in used:
                 p.unlink()
