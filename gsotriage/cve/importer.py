@@ -346,7 +346,9 @@ class _Import:
         used = {o.cve for o in s.outcomes if o.trace_source == "external"}
         s.external_unused = sorted(set(ext.traces) - used, key=_cve_key)
         s.no_trace_unlisted = [
-            o.cve for o in s.outcomes if not o.trace and o.cve not in ext.traces and o.cve not in ext.searched
+            o.cve
+            for o in s.outcomes
+            if o.action == REJECTED and not o.trace and o.cve not in ext.traces and o.cve not in ext.searched
         ]
 
     def _prune_cases(self, library: Sequence[Signature]) -> None:
