@@ -8,11 +8,15 @@ Decided by data, not by hand per record: a table of the files the fix touched
   ``net/core/gro.c``, ``include/linux/virtio_net.h``, the tunnel drivers' data path);
 * a **shared file** (``net/core/skbuff.c``, ``dev.c``, ``filter.c``, tun/tap/packet,
   NIC drivers, ``net/sched/act_*``...) is in scope only when the record names a
-  GSO/GRO/offload function, in its trace or its text, or its subject says GSO/GRO/TSO;
+  GSO/GRO/offload function, in its trace or its text, or its subject says GSO/GRO/TSO
+  (a NIC driver's subject may also say checksum/RSC; another protocol's "segment" or
+  "frag_list" is not enough); tunnel metadata (``dst_metadata.h``) counts a tunnel's own
+  data-path frames;
 * **exclusions** win over both: flow-table and tc hardware offload (mlx5 eswitch,
   nf_flow_table, cls_flower ``offload`` means rules in a NIC, not segmentation),
-  tunnel control plane (netlink, FDB, module setup), and records whose trace shows
-  only configuration paths.
+  tunnel control plane (netlink, FDB, nexthop, module setup: unless a tunnel file's fix
+  crashes in that tunnel's data path), and records whose trace shows only
+  configuration paths.
 
 ``docs/cve-import.md`` lists the exclusions and why; ``classify`` returns the
 reasons so every decision can be reviewed.
