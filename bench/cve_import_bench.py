@@ -5,7 +5,8 @@ Measures, on this machine, over a checkout of the kernel CNA's records:
   1. reading: CVE JSON 5 files -> records, records/s (median of --rounds);
   2. analysing: parse each networking record's quoted trace and decide its scope;
   3. the whole import (a dry run into a scratch copy of the built-in library):
-     in scope / with a trace / proposed / merged / rejected, cross-fire count, seconds.
+     in scope / with a trace / proposed / merged / rejected, cross-fire count, seconds,
+     and the external traces (signatures/cases/cve-traces/) used, searched for, not searched.
 With --frames it also prints the frames most records' traces share and which table of
 gsotriage.kernel.frames (machinery, helper, plumbing, dispatch) holds each: the data
 those tables were derived from.
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gsotriage.cve.corpus import analyse  # noqa: E402
+from gsotriage.cve.external import load_external  # noqa: E402
 from gsotriage.cve.importer import run_import  # noqa: E402
 from gsotriage.cve.records import read_records  # noqa: E402
 from gsotriage.kernel import frames  # noqa: E402
@@ -46,9 +48,12 @@ def reading(paths: list[str], rounds: int) -> list:
 
 
 def analysing(records: list) -> list:
+    external = load_external(ROOT / "signatures").traces
     t0 = time.perf_counter()
     done = [
-        analyse(r) for r in records if any(f.startswith(("net/", "drivers/net/", "include/")) for f in r.program_files)
+        analyse(r, external.get(r.cve))
+        for r in records
+        if any(f.startswith(("net/", "drivers/net/", "include/")) for f in r.program_files)
     ]
     dt = time.perf_counter() - t0
     print(
@@ -69,6 +74,12 @@ def importing(paths: list[str]) -> None:
         f"import (dry run into the hand-written library): {s.total_seconds:.1f} s; in scope {len(s.outcomes)}, "
         f"proposed {s.count('proposed')}, merged {s.count('merged')}, rejected {s.count('rejected')}, "
         f"cross-fire {len(s.cross_fire)}, ties {s.ties}, non-GSO negatives {s.negatives}"
+    )
+    e = s.external
+    print(
+        f"external traces: used {s.external_used() or 0}; index: found {e.get('found', 0)}, "
+        f"searched without result {e.get('not_found', 0)}, not searched {e.get('not_searched', 0)}; "
+        f"trace-less in-scope records the index does not list: {len(s.no_trace_unlisted)}"
     )
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import FrozenSet, Optional, Sequence, Tuple
 
+from gsotriage.cve.external import ExternalTrace
 from gsotriage.cve.records import CveRecord
 from gsotriage.cve.scope import Scope, classify
 from gsotriage.kernel.frames import report_stack, site_index
 from gsotriage.model import CrashReport
 from gsotriage.parse import parse_text
 
-__all__ = ["HUB_RECORDS", "Analysed", "analyse", "detector_report", "hubs", "negative_category"]
+__all__ = ["HUB_RECORDS", "RECORD_CASES", "Analysed", "analyse", "detector_report", "hubs", "negative_category"]
 
 _NET = re.compile(
     r"^(net/|drivers/net/|include/net/|include/linux/(skbuff|netdevice|netdev_features|virtio_net|udp|ipv6|if_vlan)\.h)"
@@ -36,17 +38,46 @@ def detector_report(report: CrashReport) -> Optional[str]:
     return next((why for rx, why in _DETECTORS if rx.search(text)), None)
 
 
+# Where the import writes each record's description (its own trace) as a case file.
+RECORD_CASES = Path("cases") / "cve"
+
+
 @dataclass(frozen=True)
 class Analysed:
     record: CveRecord
     report: CrashReport
     stack: Tuple[str, ...]
     scope: Scope
+    external: Optional[ExternalTrace] = None  # the trace came from elsewhere (the record quotes none)
 
     @property
     def has_trace(self) -> bool:
-        """The parser found a crash site or frames in the record's text."""
+        """The parser found a crash site or frames in the record's text (or its external trace)."""
         return bool(self.stack)
+
+    @property
+    def trace_source(self) -> str:
+        """``record``, ``external`` or "" (no trace)."""
+        if not self.stack:
+            return ""
+        return "external" if self.external is not None else "record"
+
+    @property
+    def case_text(self) -> str:
+        """The text the positive case file holds: the record's description, or the external trace."""
+        return self.external.text if self.external is not None else self.record.description
+
+    @property
+    def case_input(self) -> str:
+        """The case file a signature's test names (relative to the signature directory)."""
+        if self.external is not None:
+            return self.external.case_input
+        return f"{RECORD_CASES.as_posix()}/{self.record.cve}.txt"
+
+    @property
+    def case_source(self) -> str:
+        """Where the case's text was published."""
+        return self.external.source if self.external is not None else self.record.url
 
     @property
     def trace_hint(self) -> bool:
@@ -63,11 +94,20 @@ class Analysed:
         return self.stack[i] if i is not None else ""
 
 
-def analyse(record: CveRecord) -> Analysed:
-    """Parse the record's description exactly as a positive case file will hold it."""
+def analyse(record: CveRecord, external: Optional[ExternalTrace] = None) -> Analysed:
+    """Parse the record's description exactly as a positive case file will hold it; when
+    it quotes no trace the parser reads and ``external`` (the same bug's crash found
+    elsewhere) is given, that trace is the record's crash instead."""
     report = parse_text(record.description, path=f"{record.cve}.txt")
     stack = tuple(report_stack(report))
-    return Analysed(record, report, stack, classify(record.title, record.message, record.program_files, stack))
+    used: Optional[ExternalTrace] = None
+    if not stack and external is not None:
+        ext_report = parse_text(external.text, path=external.file)
+        ext_stack = tuple(report_stack(ext_report))
+        if ext_stack:
+            report, stack, used = ext_report, ext_stack, external
+    scope = classify(record.title, record.message, record.program_files, stack)
+    return Analysed(record, report, stack, scope, used)
 
 
 # A function that is the crash site of this many records' traces is a hub: crashes

@@ -8,11 +8,15 @@ Decided by data, not by hand per record: a table of the files the fix touched
   ``net/core/gro.c``, ``include/linux/virtio_net.h``, the tunnel drivers' data path);
 * a **shared file** (``net/core/skbuff.c``, ``dev.c``, ``filter.c``, tun/tap/packet,
   NIC drivers, ``net/sched/act_*``...) is in scope only when the record names a
-  GSO/GRO/offload function, in its trace or its text, or its subject says GSO/GRO/TSO;
+  GSO/GRO/offload function, in its trace or its text, or its subject says GSO/GRO/TSO
+  (a NIC driver's subject may also say checksum/RSC; another protocol's "segment" or
+  "frag_list" is not enough); tunnel metadata (``dst_metadata.h``) counts a tunnel's own
+  data-path frames;
 * **exclusions** win over both: flow-table and tc hardware offload (mlx5 eswitch,
   nf_flow_table, cls_flower ``offload`` means rules in a NIC, not segmentation),
-  tunnel control plane (netlink, FDB, module setup), and records whose trace shows
-  only configuration paths.
+  tunnel control plane (netlink, FDB, nexthop, module setup: unless a tunnel file's fix
+  crashes in that tunnel's data path), and records whose trace shows only
+  configuration paths.
 
 ``docs/cve-import.md`` lists the exclusions and why; ``classify`` returns the
 reasons so every decision can be reviewed.
@@ -34,10 +38,11 @@ class _FileRule:
     pattern: re.Pattern[str]
     subsystem: str
     strong: bool  # in scope by itself
+    tunnel: bool = False  # shared, but a tunnel's data-path frames near the site count as evidence
 
 
-def _rule(rx: str, subsystem: str, strong: bool) -> _FileRule:
-    return _FileRule(re.compile(rx), subsystem, strong)
+def _rule(rx: str, subsystem: str, strong: bool, tunnel: bool = False) -> _FileRule:
+    return _FileRule(re.compile(rx), subsystem, strong, tunnel)
 
 
 # Ordered: the first rule matching a file names its subsystem.
@@ -58,6 +63,9 @@ FILE_RULES: Tuple[_FileRule, ...] = (
     _rule(r"^net/ipv4/(ip_gre|ipip|ip_tunnel(_core)?)\.c$|^include/net/(ip_tunnels|gre|erspan)\.h$", "tunnel-ip", True),
     _rule(r"^net/ipv6/(ip6_gre|ip6_tunnel|sit|ip6_udp_tunnel)\.c$|^include/net/ip6_tunnel\.h$", "tunnel-ip", True),
     _rule(r"^net/ipv4/gre_demux\.c$", "tunnel-ip", True),
+    # Tunnel metadata (skb_tunnel_info() and the metadata dst): used by every tunnel's
+    # xmit, and by lwtunnel, OVS and tc: a tunnel fix when the crash is in a tunnel's data path.
+    _rule(r"^include/net/dst_metadata\.h$|^net/core/dst_metadata\.c$", "tunnel-ip", False, tunnel=True),
     _rule(r"^drivers/net/(gtp|pfcp)\.c$|^net/l2tp/", "tunnel-udp", True),
     # Shared: in scope only with a GSO/GRO/offload function or subject.
     _rule(
@@ -116,6 +124,9 @@ _SUBJECT = re.compile(
     r"|tx csum|csum_start|gso_size|gso_type|virtio_net_hdr|big tcp|udp encap|encapsulat\w*|tpa)\b",
     re.I,
 )
+# Words that mean segmentation only in the GSO/GRO paths: in any other protocol's file
+# (SUNRPC's RDMA segments, IP defragmentation's and KCM's frag_list) they mean something else.
+_WEAK_SUBJECT = re.compile(r"^(segment(ation)?|fraglist|frag_list|encapsulat\w*|tpa|udp encap)$", re.I)
 
 # Offload in another sense: rules or crypto pushed into a NIC, not segmentation.
 _EXCLUDE_FILES = re.compile(
@@ -124,9 +135,17 @@ _EXCLUDE_FILES = re.compile(
 )
 _EXCLUDE_SUBJECT = re.compile(
     r"\b(flow ?table|flowtable|tc offload|hw offload|flower|taprio|eswitch|e-switch|ipsec|macsec|tls offload"
-    r"|devlink|ethtool|ptp|xdp_features|netlink|fdb|vnifilter|nexthop|changelink|cap_net_admin)\b",
+    r"|devlink|ethtool|ptp|xdp_features)\b",
     re.I,
 )
+# A tunnel's control plane: excluded, unless the trace puts the crash in the tunnel's
+# data path (a vxlan FDB entry with a nexthop group dereferenced in vxlan_xmit is a
+# transmit-path crash, whatever the subject calls the object).
+_CONTROL_SUBJECT = re.compile(r"\b(netlink|fdb|vnifilter|nexthop|changelink|cap_net_admin)\b", re.I)
+# NIC drivers: a subject about checksums or receive-side coalescing (Intel's RSC, the
+# hardware GRO) is about the driver's checksum-offload or LRO path: drivers compute no
+# checksums of their own.
+_NIC_SUBJECT = re.compile(r"\b(checksums?|csum|rsc)\b", re.I)
 
 # Frames of configuration paths (netlink, device setup, namespaces, FDB management).
 _CONTROL = re.compile(
@@ -145,7 +164,7 @@ _TUNNEL = re.compile(
     r"|sit|bareudp|gtp\d?u?|pfcp|l2tp)"
 )
 _DATAPATH = re.compile(
-    r"(xmit|rcv|recv|gro|gso|segment|encap|decap|pmtu|header|build|push|pull|_tx|_rx|csum|route|lookup|_err"
+    r"(xmit|rcv|recv|gro(?!up)|gso|segment|encap|decap|pmtu|header|build|push|pull|_tx|_rx|csum|route|lookup|_err"
     r"|parse|output|input|fill_metadata|dst)"
 )
 
@@ -222,6 +241,7 @@ def classify(
     reasons: List[str] = []
     strong: Optional[str] = None
     shared: Optional[str] = None
+    tunnel_meta = False
     for path in program_files:
         if _EXCLUDE_FILES.search(path):
             continue
@@ -233,12 +253,24 @@ def classify(
             reasons.append(f"fix touches {path} ({rule.subsystem})")
         elif not rule.strong and shared is None:
             shared = rule.subsystem
+            tunnel_meta = rule.tunnel
             reasons.append(f"fix touches shared file {path}")
-    subject_hit = _SUBJECT.search(title)
+    subject_hit = next(
+        (m for m in _SUBJECT.finditer(title) if strong or shared != "other-net" or not _WEAK_SUBJECT.match(m.group(0))),
+        None,
+    )
+    if shared == "nic-driver" and strong is None and subject_hit is None:
+        subject_hit = _NIC_SUBJECT.search(title)
     if _EXCLUDE_SUBJECT.search(title):
+        why = f"excluded: subject {title!r} is about rule or crypto offload"
+        return Scope(False, strong or shared or "other", (why,))
+    control = _CONTROL_SUBJECT.search(title)
+    if control and not (strong is not None and gso_frames):
         return Scope(
-            False, strong or shared or "other", (f"excluded: subject {title!r} is about configuration or rule offload",)
+            False, strong or shared or "other", (f"excluded: subject {title!r} is about a tunnel's control plane",)
         )
+    if control:
+        reasons.append(f"subject says {control.group(0)!r}, but the trace crashes in the data path ({gso_frames[0]})")
     if frames and not gso_frames and any(_CONTROL.search(f) for f in frames[:8]):
         return Scope(False, strong or shared or "other", ("excluded: the trace shows a configuration path",))
     if strong is not None:
@@ -246,8 +278,10 @@ def classify(
     if shared is None:
         return Scope(False, "other", ("no file of the GSO/GRO/offload/tunnel paths",))
     # A tunnel's functions on the stack of a fix elsewhere (bonding giving a GRE device
-    # its header_ops) say where it crashed, not that a tunnel path is at fault.
-    gso_frames = [f for f in gso_frames if not _TUNNEL.match(f)]
+    # its header_ops) say where it crashed, not that a tunnel path is at fault; the
+    # tunnel metadata the tunnels share is the exception.
+    if not tunnel_meta:
+        gso_frames = [f for f in gso_frames if not _TUNNEL.match(f)]
     if gso_frames:
         reasons.append("trace runs through " + ", ".join(dict.fromkeys(gso_frames[:4])))
     if frames:

@@ -22,8 +22,10 @@ class Outcome:
     action: str
     detail: str = ""
     signature: Optional[str] = None
-    trace: bool = False  # the parser read a crash site or frames from the record
+    trace: bool = False  # the parser read a crash site or frames from the record (or its external trace)
     trace_hint: bool = False  # the text looks like it quotes a trace
+    trace_source: str = ""  # "record", "external" (cases/cve-traces/) or "" (no trace)
+    external_kind: Optional[str] = None  # where an external trace came from (syzbot, patch-thread...)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class ImportSummary:
     cross_fire: List[CrossFire] = field(default_factory=list)
     ties: int = 0
     ambiguous: int = 0  # hand-written partial outranked by another hand-written signature
+    external: Dict[str, Any] = field(default_factory=dict)  # the cve-traces index: found / not found / not searched
+    external_unused: List[str] = field(default_factory=list)  # listed traces no in-scope record used
+    no_trace_unlisted: List[str] = field(default_factory=list)  # trace-less in-scope records nobody looked for
     dry_run: bool = False
 
     @property
@@ -64,8 +69,14 @@ class ImportSummary:
             c = out.setdefault(o.subsystem, Counter())
             c["in_scope"] += 1
             c["with_trace"] += int(o.trace)
+            c["external_trace"] += int(o.trace_source == "external")
             c[o.action] += 1
         return {k: dict(v) for k, v in sorted(out.items())}
+
+    def external_used(self) -> Dict[str, int]:
+        """In-scope records whose crash came from cases/cve-traces/, by kind of source."""
+        kinds = Counter(o.external_kind or "?" for o in self.outcomes if o.trace_source == "external")
+        return dict(sorted(kinds.items()))
 
     def rejection_reasons(self) -> Dict[str, int]:
         reasons = Counter(_reason_class(o.detail) for o in self.outcomes if o.action == REJECTED)
@@ -82,6 +93,10 @@ class ImportSummary:
             "in_scope": len(self.outcomes),
             "with_trace": sum(1 for o in self.outcomes if o.trace),
             "trace_not_parsed": sum(1 for o in self.outcomes if o.trace_hint and not o.trace),
+            "external_traces_used": self.external_used(),
+            "external_index": self.external,
+            "external_unused": self.external_unused,
+            "no_trace_unlisted": self.no_trace_unlisted,
             "proposed": self.count(PROPOSED),
             "kept_edited": self.count(KEPT_EDITED),
             "merged": self.count(MERGED),
@@ -104,6 +119,17 @@ def _reason_class(detail: str) -> str:
     return detail.split(":", 1)[0].split(" (", 1)[0]
 
 
+def _external_line(s: ImportSummary) -> str:
+    used = s.external_used()
+    e = s.external or {}
+    kinds = ", ".join(f"{k}: {n}" for k, n in used.items())
+    return (
+        f"external traces (cases/cve-traces/): {sum(used.values())} record(s) used one"
+        + (f" ({kinds})" if kinds else "")
+        + f"; searched without finding one: {e.get('not_found', 0)}; not searched: {e.get('not_searched', 0)}"
+    )
+
+
 def format_summary(s: ImportSummary, *, verbose: bool = False) -> str:
     d = s.to_dict()
     lines = [
@@ -113,6 +139,7 @@ def format_summary(s: ImportSummary, *, verbose: bool = False) -> str:
         f"{d['with_trace']} (another {d['trace_not_parsed']} quote a trace the parser did not read)",
         f"signatures proposed: {d['proposed']}, merged into hand-written signatures: {d['merged']}, "
         f"edited by a person (fix data only): {d['kept_edited']}, not usable: {d['rejected']}",
+        _external_line(s),
         f"real non-GSO networking negatives: {s.negatives}",
         f"cross-fire: {len(s.cross_fire)} positive case(s) topped by another signature; ties: {s.ties}; "
         f"hand-written partials outranked by another hand-written signature: {s.ambiguous}",
@@ -131,11 +158,23 @@ def format_summary(s: ImportSummary, *, verbose: bool = False) -> str:
         lines.append(f"CROSS-FIRE {c.signature} :: {c.case} -> top {c.top}{' (tie)' if c.tie else ''}")
     for p, m in s.problems:
         lines.append(f"problem: {p}: {m}")
+    if s.external_unused:
+        lines.append("external traces no in-scope trace-less record used: " + ", ".join(s.external_unused))
+    if s.no_trace_unlisted:
+        n = len(s.no_trace_unlisted)
+        lines.append(
+            f"in-scope records without a trace that cases/cve-traces/index.yaml does not list ({n}): "
+            + ", ".join(s.no_trace_unlisted)
+        )
     if s.stale:
         lines.append("edited generated files no record proposes any more (kept): " + ", ".join(s.stale))
     if verbose:
         lines.append("")
-        lines += [f"{o.cve:16} {o.subsystem:16} {o.action:12} {o.signature or '-'}  {o.detail}" for o in s.outcomes]
+        lines += [
+            f"{o.cve:16} {o.subsystem:16} {o.action:12} {o.signature or '-'}  {o.detail}"
+            + (f" [{o.external_kind} trace]" if o.trace_source == "external" else "")
+            for o in s.outcomes
+        ]
     verb = "would write" if s.dry_run else "wrote"
     lines.append(f"{verb} {len(s.written)} file(s) in {s.total_seconds:.1f} s")
     return "\n".join(lines) + "\n"

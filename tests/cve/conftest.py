@@ -10,10 +10,12 @@ from gsotriage.cve.corpus import Analysed, analyse
 from gsotriage.cve.records import CveRecord, read_record
 
 RECORDS = Path(__file__).with_name("data") / "records"
+SCOPE_RECORDS = Path(__file__).with_name("data") / "scope-records"  # scope decisions only (its SOURCES.md)
 
 
 def record(cve: str) -> CveRecord:
-    rec = read_record(RECORDS / f"{cve}.json")
+    path = RECORDS / f"{cve}.json"
+    rec = read_record(path if path.exists() else SCOPE_RECORDS / f"{cve}.json")
     assert rec is not None
     return rec
 

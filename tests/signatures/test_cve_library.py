@@ -11,6 +11,7 @@ from gsotriage.analysis.detect import detect
 from gsotriage.analysis.load import load_report
 from gsotriage.cve.counting import class_counts, counted
 from gsotriage.cve.crossfire import cross_fire
+from gsotriage.cve.external import EXTERNAL_CASES, load_external
 from gsotriage.match.engine import diagnose
 from gsotriage.match.loader import load_library
 from tests.conftest import CASES, SIGNATURES
@@ -54,6 +55,19 @@ def test_mined_class_is_backed_by_its_record(sig):
     assert any(t.provenance == "real" and t.expect in ("ruled-out", "not-top") for t in sig.tests)
     required = [spec.clause.kind for spec in sig.clauses if spec.required]
     assert set(required) <= {"crash_site", "frames"} and required
+
+
+def test_external_trace_index_is_valid_and_complete():
+    """cases/cve-traces/: the index loads, every vendored trace is listed and used as a
+    real positive case with its published source, every searched record says how."""
+    ext = load_external(SIGNATURES)
+    folder = SIGNATURES / EXTERNAL_CASES
+    assert {p.name for p in folder.glob("*.txt")} == {t.file for t in ext.traces.values()}
+    used = {(t.input, t.source) for s in LIB.signatures for t in s.tests if t.provenance == "real"}
+    for t in ext.traces.values():
+        assert (t.case_input, t.source) in used, f"{t.cve}: its trace is no signature's real case"
+    assert ext.searched and all(n.why for n in ext.searched.values())
+    assert all(n.queries for n in ext.searched.values() if n.result == "not-found")
 
 
 def test_counts():
