@@ -11,6 +11,9 @@ from typing import Any, Dict, List, Optional
 REPO = Path(__file__).resolve().parents[2]
 SKIP_REASON = "no vmcore fixtures: run fixtures/vmcores/build"
 DUMP_FORMS = ("elf", "kdump_qemu", "kdump_makedumpfile")
+CHANGED = "changed"
+# The checks a scenario's expect.engine_gap may name (tests/vmcore/test_scenarios.py).
+GAP_CHECKS = ("dump_class", "console_agrees", "degraded_agrees")
 
 
 def cache_dir() -> Path:
@@ -41,6 +44,18 @@ class Manifest:
     @property
     def ground_truth(self) -> Dict[str, Any]:
         return dict(self.data.get("ground_truth") or {})
+
+    def at_crash(self, key: str) -> Any:
+        """The value the dump must show for a GROUND_TRUTH field: the module prints
+        the skb at segmentation/receive entry, ``expect.at_crash`` names what the
+        kernel rewrote before the crash site (a value, or CHANGED)."""
+        rewritten = self.expect.get("at_crash") or {}
+        return rewritten.get(key, self.ground_truth.get(key))
+
+    def engine_gap(self, check: str) -> Optional[str]:
+        """The reason a check is a known engine gap for this scenario, or None."""
+        gap = self.expect.get("engine_gap") or {}
+        return str(gap["reason"]) if check in (gap.get("checks") or []) else None
 
     def file(self, key: str, sub: Optional[str] = None) -> Optional[str]:
         files = self.data.get("files") or {}
