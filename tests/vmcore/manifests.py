@@ -53,8 +53,12 @@ class Manifest:
         return rewritten.get(key, self.ground_truth.get(key))
 
     def engine_gap(self, check: str) -> Optional[str]:
-        """The reason a check is a known engine gap for this scenario, or None."""
+        """The reason a check is a known engine gap for this dump, or None
+        (``expect.engine_gap``: checks, reason, optional kernel ``series``)."""
         gap = self.expect.get("engine_gap") or {}
+        series = gap.get("series")
+        if series and self.data.get("kernel", {}).get("series") not in series:
+            return None
         return str(gap["reason"]) if check in (gap.get("checks") or []) else None
 
     def file(self, key: str, sub: Optional[str] = None) -> Optional[str]:
