@@ -11,10 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
-from manifests import CHANGED, GAP_CHECKS
+from manifests import CHANGED, known_gap
 
 from gsotriage.model import CrashReport, report_from_dict
 
@@ -49,23 +49,6 @@ def _check_class(expect: Dict[str, Any], doc: Dict[str, Any]) -> None:
     else:
         assert top not in (expect.get("not_class") or []), f"top verdict {top!r} is excluded"
         assert not doc["summary"]["specific"], f"negative scenario named a specific root cause {top!r}"
-
-
-def _known_gap(manifest: Any, check: str, run: Callable[[], None]) -> None:
-    """Run one check; when the scenario declares it a known engine gap
-    (``expect.engine_gap.checks``), it must fail (a strict xfail), and the test
-    fails as soon as it passes, so that the entry is removed with the fix."""
-    assert check in GAP_CHECKS, check
-    reason = manifest.engine_gap(check)
-    if reason is None:
-        run()
-        return
-    try:
-        run()
-    except AssertionError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        pytest.xfail(f"known engine gap ({check}): {reason} | now: {first}")
-    pytest.fail(f"{manifest.name}: '{check}' passes now: remove it from expect.engine_gap ({reason})")
 
 
 def _verdict(doc: Dict[str, Any], sig: Optional[str]) -> Dict[str, Any]:
@@ -239,7 +222,7 @@ def test_dump(dump_case: tuple) -> None:
         if want_frames:
             assert _to_entry(_below_exception(report)) == _to_entry(want_frames)
     assert report.frames_complete
-    _known_gap(manifest, "dump_class", lambda: _check_class(expect, doc))
+    known_gap(manifest, "dump_class", lambda: _check_class(expect, doc))
 
 
 def test_console_agrees(manifest: Any) -> None:
@@ -253,7 +236,7 @@ def test_console_agrees(manifest: Any) -> None:
     text_frames = _below_exception(report_from_dict(text_doc["report"]))
     dump_frames = _below_exception(report_from_dict(dump_doc["report"]))
     assert _to_entry(text_frames) == _to_entry(dump_frames)
-    _known_gap(manifest, "console_agrees", lambda: _text_agrees(text_doc, dump_doc, _rewritten(manifest)))
+    known_gap(manifest, "console_agrees", lambda: _text_agrees(text_doc, dump_doc, _rewritten(manifest)))
 
 
 def test_degraded_without_debuginfo(manifest: Any, tmp_path: Any) -> None:
@@ -276,4 +259,4 @@ def test_degraded_without_debuginfo(manifest: Any, tmp_path: Any) -> None:
     if console and manifest.expect.get("panic"):
         assert _top(doc) == _top(_analyze(console))
         full = _analyze(path, "--vmlinux", _vmlinux(manifest))
-        _known_gap(manifest, "degraded_agrees", lambda: _text_agrees(doc, full, _rewritten(manifest)))
+        known_gap(manifest, "degraded_agrees", lambda: _text_agrees(doc, full, _rewritten(manifest)))
