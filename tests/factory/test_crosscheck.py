@@ -18,9 +18,12 @@ _FACTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 sys.path.insert(0, os.path.abspath(_FACTORY))
 
 from factory.crosscheck import (  # noqa: E402
+    CHANGED,
     bt_frames,
     check_manifest,
     console_frames,
+    expected_at_crash,
+    head_changed,
     parse_crash_struct,
     parse_ground_truth,
 )
@@ -95,6 +98,18 @@ def test_parse_ground_truth_and_frames() -> None:
     assert gt["members"] == [] and gt["frag_list_count"] == 0
     assert bt_frames(BT) == ["panic", "oops_end", "asm_exc_page_fault", "skb_segment", "tcp_gso_segment", "gc_work_fn"]
     assert console_frames(CONSOLE) == ["skb_segment", "tcp_gso_segment", "inet_gso_segment"]
+
+
+def test_expected_at_crash_applies_the_kernels_rewrites() -> None:
+    gt = parse_ground_truth(CONSOLE)
+    assert gt is not None
+    reset = {"at_crash": {"gso_size": 0, "gso_type": 0, "head": CHANGED, "why": "skb_gso_reset()"}}
+    assert expected_at_crash(gt, reset, "gso_size") == 0
+    assert expected_at_crash(gt, reset, "gso_type") == 0
+    assert expected_at_crash(gt, reset, "gso_segs") == 0  # not rewritten: the entry value (0 here)
+    assert expected_at_crash(gt, {}, "gso_size") == 1348
+    assert expected_at_crash(gt, {}, "skb") == "0xff2af3dc018f0e00"
+    assert head_changed(reset) and not head_changed({}) and not head_changed({"at_crash": {"gso_size": 0}})
 
 
 def _cache_dir() -> str:

@@ -6,23 +6,17 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP_REASON = "no vmcore fixtures: run fixtures/vmcores/build"
 DUMP_FORMS = ("elf", "kdump_qemu", "kdump_makedumpfile")
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("GSOTRIAGE_VMCORE_CACHE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "gsotriage" / "vmcores"
-
-
-def require() -> bool:
-    return os.environ.get("GSOTRIAGE_REQUIRE_VMCORES") == "1"
+CHANGED = "changed"
+# The checks a scenario's expect.engine_gap may name (tests/vmcore/test_scenarios.py,
+# tests/vmcore/test_no_debuginfo.py).
+GAP_CHECKS = ("dump_class", "console_agrees", "degraded_agrees", "no_debuginfo_top")
 
 
 @dataclass(frozen=True)
@@ -41,6 +35,28 @@ class Manifest:
     @property
     def ground_truth(self) -> Dict[str, Any]:
         return dict(self.data.get("ground_truth") or {})
+
+    def at_crash(self, key: str) -> Any:
+        """The value the dump must show for a GROUND_TRUTH field: the module prints
+        the skb at segmentation/receive entry, ``expect.at_crash`` names what the
+        kernel rewrote before the crash site (a value, or CHANGED)."""
+        rewritten = self.expect.get("at_crash") or {}
+        return rewritten.get(key, self.ground_truth.get(key))
+
+    def engine_gap(self, check: str) -> Optional[str]:
+        """The reason a check is a known engine gap for this dump, or None.
+
+        ``expect.engine_gap`` is one entry or a list of entries, each with the
+        ``checks`` it covers, the ``reason`` and optionally the kernel ``series``
+        it applies to."""
+        gaps = self.expect.get("engine_gap") or []
+        series = self.data.get("kernel", {}).get("series")
+        for gap in gaps if isinstance(gaps, list) else [gaps]:
+            if gap.get("series") and series not in gap["series"]:
+                continue
+            if check in (gap.get("checks") or []):
+                return str(gap["reason"])
+        return None
 
     def file(self, key: str, sub: Optional[str] = None) -> Optional[str]:
         files = self.data.get("files") or {}
@@ -71,3 +87,32 @@ def discover() -> List[Manifest]:
                 continue
             found.append(Manifest(mpath, data))
     return found
+
+
+def known_gap(manifest: Manifest, check: str, run: Callable[[], None]) -> None:
+    """Run one check; when the scenario declares it a known engine gap
+    (``expect.engine_gap``), it must fail (a strict xfail), and the test fails as
+    soon as it passes, so that the entry is removed with the fix."""
+    assert check in GAP_CHECKS, check
+    reason = manifest.engine_gap(check)
+    if reason is None:
+        run()
+        return
+    try:
+        run()
+    except AssertionError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        pytest.xfail(f"known engine gap ({check}): {reason} | now: {first}")
+    pytest.fail(f"{manifest.name}: '{check}' passes now: remove it from expect.engine_gap ({reason})")
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("GSOTRIAGE_VMCORE_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "gsotriage" / "vmcores"
+
+
+def require() -> bool:
+    return os.environ.get("GSOTRIAGE_REQUIRE_VMCORES") == "1"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from manifests import known_gap
 
 from gsotriage.match.engine import diagnose
 from gsotriage.model import CrashReport, report_from_dict
@@ -93,7 +94,7 @@ def _top_now(full_doc: Dict[str, Any], library: Any) -> Optional[Tuple[Any, Any]
     return (top.signature.id, top.status) if top else None
 
 
-def _same(full_doc: Dict[str, Any], doc: Dict[str, Any], what: str, library: Any) -> None:
+def _same(full_doc: Dict[str, Any], doc: Dict[str, Any], what: str, library: Any, top: bool = True) -> None:
     full = report_from_dict(full_doc["report"])
     got = report_from_dict(doc["report"])
     assert not got.source.degraded, f"{what}: degraded: {got.notes[:1]}"
@@ -107,7 +108,8 @@ def _same(full_doc: Dict[str, Any], doc: Dict[str, Any], what: str, library: Any
         assert b.address == a.address, f"{what}: subject skb {b.origin} vs {a.origin}"
         assert b.shinfo == a.shinfo, f"{what}: shinfo"
         assert {s.address for s in got.skbs} >= {s.address for s in full.skbs}, f"{what}: skbs the full run found"
-    assert _top(doc) == _top_now(full_doc, library), f"{what}: top verdict"
+    if top:
+        assert _top(doc) == _top_now(full_doc, library), f"{what}: top verdict"
     # Net context is read through BTF the same way.
     assert (got.net and got.net.devices) == (full.net and full.net.devices), f"{what}: net devices"
     assert got.modules == full.modules, f"{what}: modules"
@@ -125,11 +127,19 @@ def test_no_debuginfo_equals_full(dump_case: tuple, tmp_path: Path, library: Any
     profiles = tmp_path / "profiles"
     env = {"GSOTRIAGE_NO_STANDARD_DEBUGINFO": "1", "GSOTRIAGE_PROFILE_DIR": str(profiles)}
     cold = _run(path, env, "--debuginfo", str(empty))
-    _same(full_doc, cold, "no debuginfo (cold)", library)
+    _same(full_doc, cold, "no debuginfo (cold)", library, top=False)
     assert any("per-build profile written" in n for n in cold["report"]["notes"]), cold["report"]["notes"]
     warm = _run(path, env, "--debuginfo", str(empty))
     assert any("per-build profile" in n and "used" in n for n in warm["report"]["notes"]), warm["report"]["notes"]
-    _same(full_doc, warm, "no debuginfo (warm profile)", library)
+    _same(full_doc, warm, "no debuginfo (warm profile)", library, top=False)
+
+    def tops() -> None:
+        reference = _top_now(full_doc, library)
+        assert _top(cold) == reference, f"no debuginfo (cold): top verdict {_top(cold)} vs {reference}"
+        assert _top(warm) == reference, f"no debuginfo (warm profile): top verdict {_top(warm)} vs {reference}"
+
+    # Last: a scenario may declare this a known engine gap (a strict expected failure).
+    known_gap(manifest, "no_debuginfo_top", tops)
 
 
 def test_profile_from_dwarf_run_loads_no_dwarf(manifests: List[Any], tmp_path: Path, library: Any) -> None:

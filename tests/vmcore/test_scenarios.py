@@ -11,9 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytest
+from manifests import CHANGED, known_gap
 
 from gsotriage.model import CrashReport, report_from_dict
 
@@ -62,12 +63,32 @@ def _blind(clause: str) -> bool:
     return any(k in clause for k in _TEXT_BLIND)
 
 
-def _text_agrees(text_doc: Dict[str, Any], dump_doc: Dict[str, Any]) -> None:
+# Clause wording of the skb fields a scenario's expect.at_crash may declare rewritten.
+_FIELD_CLAUSES = {
+    "gso_type": "gso_type",
+    "gso_size": "shinfo.gso_size",
+    "gso_segs": "shinfo.gso_segs",
+    "frag_list": "shinfo.frag_list",
+    "cloned": "cloned",
+}
+
+
+def _rewritten(manifest: Any) -> List[str]:
+    """Clause words of the fields the kernel rewrote between segmentation entry and the crash site."""
+    return [_FIELD_CLAUSES[k] for k in (manifest.expect.get("at_crash") or {}) if k in _FIELD_CLAUSES]
+
+
+def _text_agrees(text_doc: Dict[str, Any], dump_doc: Dict[str, Any], rewritten: Sequence[str] = ()) -> None:
     """A console log (or the dmesg of a dump without debuginfo) agrees with the dump
     when it names the same top verdict, or when it cannot see what separates the
     candidates: then its top verdict is only partial, and the dump's class is one
     of its partial candidates whose missing evidence is exactly what text cannot
-    show (skb fields, shinfo, BPF programs, devices)."""
+    show (skb fields, shinfo, BPF programs, devices).
+
+    A dump is never less specific than its console: when it rules out the
+    console's candidate only on fields the kernel rewrote before the crash site
+    (``rewritten``, from the scenario's expect.at_crash), it judged segmentation-
+    entry clauses on crash-time values."""
     text_top, dump_top = _top(text_doc), _top(dump_doc)
     if text_top == dump_top:
         return
@@ -76,10 +97,19 @@ def _text_agrees(text_doc: Dict[str, Any], dump_doc: Dict[str, Any]) -> None:
         # but only one that the dump rules out on evidence text cannot show.
         if text_doc["summary"]["specific"]:
             assert text_doc["summary"]["status"] == "partial", f"text fully matches {text_top!r}, the dump nothing"
-            seen = [c for c in _verdict(dump_doc, text_top).get("contradicted_by", []) if not _blind(c)]
+            against = _verdict(dump_doc, text_top).get("contradicted_by", [])
+            seen = [c for c in against if not _blind(c)]
             assert not seen, f"text names {text_top!r} although it shows what rules it out: {seen}"
+            stale = [c for c in against if any(w in c for w in rewritten)]
+            assert not against or stale != against, (
+                f"the dump is less specific than its console ({text_top!r}): it rules it out only on "
+                f"fields rewritten before the crash site: {stale}"
+            )
         return
-    assert text_doc["summary"]["status"] in ("partial", "ambiguous"), (
+    # The dump may be more specific than the text: a text whose top verdict is
+    # generic (its specific candidates only partial, or held down by a fix the
+    # kernel carries) leaves the choice to the evidence only a dump has.
+    assert not text_doc["summary"]["specific"] or text_doc["summary"]["status"] in ("partial", "ambiguous"), (
         f"text top {text_top!r} is a full match, dump says {dump_top!r}"
     )
     if text_doc["summary"]["status"] == "ambiguous":
@@ -97,16 +127,22 @@ def _text_agrees(text_doc: Dict[str, Any], dump_doc: Dict[str, Any]) -> None:
 _ENTRY = frozenset({"do_syscall_64", "entry_SYSCALL_64", "entry_SYSCALL_64_after_hwframe", "ret_from_fork"})
 # Hardware interrupt entries: below them lies the interrupted task.
 _IRQ_ENTRY = frozenset({"sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "common_interrupt", "do_IRQ"})
+# The softirq loop: softirqs raised in task context run on the IRQ stack from
+# local_bh_enable() -> do_softirq() (do_softirq_own_stack), and crash 8.0's bt
+# lists do_softirq twice and skips the task frames below it.
+_SOFTIRQ_ENTRY = frozenset({"handle_softirqs", "__do_softirq"})
 
 
 def _to_entry(names: List[str]) -> List[str]:
     """Up to the kernel entry. Below a system call crash(8) lists stale return
     addresses as frames (it has no '?' marker), drgn's ORC unwinder does not; and
-    below a hardware interrupt crash 8.0 loses the interrupted task (it prints
-    "[exception RIP: unknown or invalid address]"), so the comparison stops at the
-    interrupt entry (test_dump checks separately that drgn reaches the task)."""
+    below a hardware interrupt or a softirq run on the IRQ stack crash 8.0 loses
+    the interrupted (or calling) task (it prints "[exception RIP: unknown or
+    invalid address]" or repeats do_softirq), so the comparison stops at the
+    interrupt entry or the softirq loop (test_dump checks separately that drgn
+    reaches the task)."""
     for i, name in enumerate(names):
-        if name in _ENTRY:
+        if name in _ENTRY or name in _SOFTIRQ_ENTRY:
             return names[: i + 1]
         if name in _IRQ_ENTRY:
             return names[:i]
@@ -152,7 +188,6 @@ def test_dump(dump_case: tuple) -> None:
     report = report_from_dict(doc["report"])
     assert not report.source.degraded
     expect = manifest.expect
-    _check_class(expect, doc)
     if expect.get("panic_kind"):
         assert report.panic.kind is not None and report.panic.kind.value == expect["panic_kind"]
     if expect.get("exception_function"):
@@ -162,16 +197,20 @@ def test_dump(dump_case: tuple) -> None:
         assert report.skbs, "no skb found"
         skb = report.skbs[0]
         assert skb.address == int(str(gt["skb"]), 16), f"subject skb {skb.origin}"
-        for key in ("gso_size", "gso_segs", "gso_type", "nr_frags", "frag_list", "frag_list_count"):
+        for key in ("gso_size", "gso_segs", "gso_type", "nr_frags", "frag_list", "frag_list_count", "shinfo"):
             if key not in gt:
                 continue
-            want = gt[key]
+            seen = skb.shinfo.shinfo_address if key == "shinfo" else getattr(skb.shinfo, key)
+            want = manifest.at_crash(key)
+            if want == CHANGED:
+                assert seen != int(str(gt[key]), 16), f"shinfo.{key}: the entry value, expected the kernel's rewrite"
+                continue
             if isinstance(want, str):
                 want = int(want, 16)
-            assert getattr(skb.shinfo, key) == want, f"shinfo.{key}"
-        if "shinfo" in gt:
-            assert skb.shinfo.shinfo_address == int(str(gt["shinfo"]), 16)
+            assert seen == want, f"shinfo.{key}"
         assert skb.shinfo.gso_type_table == "dump-enum"
+        if "cloned" in gt:
+            assert int(skb.cloned) == manifest.at_crash("cloned"), "skb.cloned"
     if expect.get("stack_context"):
         # The crash ran in softirq context on the IRQ stack: the unwind must cross back into the task.
         below = [f for f in report.frames if f.context.value != "exception"]
@@ -183,6 +222,7 @@ def test_dump(dump_case: tuple) -> None:
         if want_frames:
             assert _to_entry(_below_exception(report)) == _to_entry(want_frames)
     assert report.frames_complete
+    known_gap(manifest, "dump_class", lambda: _check_class(expect, doc))
 
 
 def test_console_agrees(manifest: Any) -> None:
@@ -193,10 +233,10 @@ def test_console_agrees(manifest: Any) -> None:
     text_doc = _analyze(console)
     _form, path = sorted(dumps.items())[0]
     dump_doc = _analyze(path, "--vmlinux", _vmlinux(manifest))
-    _text_agrees(text_doc, dump_doc)
     text_frames = _below_exception(report_from_dict(text_doc["report"]))
     dump_frames = _below_exception(report_from_dict(dump_doc["report"]))
     assert _to_entry(text_frames) == _to_entry(dump_frames)
+    known_gap(manifest, "console_agrees", lambda: _text_agrees(text_doc, dump_doc, _rewritten(manifest)))
 
 
 def test_degraded_without_debuginfo(manifest: Any, tmp_path: Any) -> None:
@@ -219,4 +259,4 @@ def test_degraded_without_debuginfo(manifest: Any, tmp_path: Any) -> None:
     if console and manifest.expect.get("panic"):
         assert _top(doc) == _top(_analyze(console))
         full = _analyze(path, "--vmlinux", _vmlinux(manifest))
-        _text_agrees(doc, full)
+        known_gap(manifest, "degraded_agrees", lambda: _text_agrees(doc, full, _rewritten(manifest)))
