@@ -9,6 +9,7 @@ GSOTRIAGE_REQUIRE_VMCORES=1, in which case they fail.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 
@@ -120,8 +121,21 @@ def _cache_dir() -> str:
     return os.path.join(xdg, "gsotriage", "vmcores")
 
 
+def _current(path: str) -> bool:
+    """Built from this checkout's scenario and module sources (the cache is shared by checkouts)."""
+    from factory.cli import SCENARIOS, source_key
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        name = data["scenario"]
+        return name in SCENARIOS and data["build"]["source_key"] == source_key(data["kernel"], name)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _manifests() -> list:
-    return sorted(glob.glob(os.path.join(_cache_dir(), "*", "*", "manifest.json")))
+    return sorted(p for p in glob.glob(os.path.join(_cache_dir(), "*", "*", "manifest.json")) if _current(p))
 
 
 @pytest.mark.vmcore

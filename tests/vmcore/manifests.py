@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
@@ -74,7 +75,38 @@ class Manifest:
         return {form: p for form in DUMP_FORMS if (p := self.file(form))}
 
 
-def discover() -> List[Manifest]:
+def factory_cli() -> Any:
+    """The checkout's own vmcore factory (fixtures/vmcores/factory, stdlib only)."""
+    root = str(REPO / "fixtures" / "vmcores")
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    import factory.cli
+
+    return factory.cli
+
+
+def staleness(data: Dict[str, Any]) -> Optional[str]:
+    """Why a manifest was not built from this checkout's scenario and module sources, or None.
+
+    The fixture cache is shared by every checkout on a machine (CI's clean clone, worktrees):
+    a dump built from another module source or for a scenario this checkout does not define
+    is not this checkout's evidence."""
+    cli = factory_cli()
+    name = data.get("scenario")
+    if name not in cli.SCENARIOS:
+        return f"scenario {name!r} is not defined by this checkout"
+    kinfo = data.get("kernel") or {}
+    try:
+        key = cli.source_key(kinfo, name)
+    except (KeyError, TypeError):
+        return "manifest without kernel release/package version"
+    if (data.get("build") or {}).get("source_key") != key:
+        return "built from other module/scenario sources (run fixtures/vmcores/build)"
+    return None
+
+
+def discover(*, stale: bool = False) -> List[Manifest]:
+    """The cache's manifests built from this checkout's sources (``stale=True``: only the others)."""
     roots = [cache_dir(), REPO / "fixtures" / "vmcores"]
     found: List[Manifest] = []
     for root in roots:
@@ -85,7 +117,8 @@ def discover() -> List[Manifest]:
                 data = json.loads(mpath.read_text())
             except (OSError, ValueError):
                 continue
-            found.append(Manifest(mpath, data))
+            if (staleness(data) is not None) == stale:
+                found.append(Manifest(mpath, data))
     return found
 
 

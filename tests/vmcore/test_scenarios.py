@@ -260,3 +260,16 @@ def test_degraded_without_debuginfo(manifest: Any, tmp_path: Any) -> None:
         assert _top(doc) == _top(_analyze(console))
         full = _analyze(path, "--vmlinux", _vmlinux(manifest))
         known_gap(manifest, "degraded_agrees", lambda: _text_agrees(doc, full, _rewritten(manifest)))
+
+
+def test_every_scenario_is_built_from_this_checkout(manifests: List[Any]) -> None:
+    """The checks above judge only dumps built from this checkout's sources; a scenario whose dump
+    is missing or was built from other sources (another checkout sharing the cache) would leave
+    its checks silently out, so it fails here instead."""
+    from manifests import factory_cli
+
+    cli = factory_cli()
+    built = {(m.data["kernel"]["series"], m.data["scenario"]) for m in manifests}
+    series = sorted({s for s, _ in built})
+    want = {(s, name) for s in series for name, spec in cli.SCENARIOS.items() if s not in (spec.get("not_on") or {})}
+    assert not want - built, f"not built from this checkout (run fixtures/vmcores/build): {sorted(want - built)}"
