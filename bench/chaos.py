@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -83,7 +83,24 @@ def add_inputs(corpus: Path, work: Path, run: int, count: int, flattened: bool) 
         flattened_input(corpus / f"r{run:03d}-dump.flat", 24)
 
 
-def run_chaos(work: Path, runs: int, per_run: int, seed: int, max_delay: float = 5.0) -> Dict[str, Any]:
+def _calibrate(work: Path, cmd: List[str], env: Dict[str, str], per_run: int) -> float:
+    """Wall seconds of one uninterrupted batch of ``per_run`` inputs (without a flattened dump,
+    the shorter kind of run) on a corpus, results and database of its own: the kill points are
+    drawn inside it, so that the kills land mid-batch on a fast machine and a slow one alike."""
+    corpus = work / "calibrate"
+    corpus.mkdir()
+    add_inputs(corpus, work / "calibrate-gen", 0, per_run, flattened=False)
+    own = list(cmd)
+    own[own.index("batch") + 1] = str(corpus)
+    own[own.index("-o") + 1] = str(work / "calibrate.jsonl")
+    own[own.index("--db") + 1] = str(work / "calibrate.sqlite3")
+    t0 = time.monotonic()
+    subprocess.run(own, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    return time.monotonic() - t0
+
+
+def run_chaos(work: Path, runs: int, per_run: int, seed: int, max_delay: Optional[float] = None) -> Dict[str, Any]:
+    """``max_delay`` None: kill points uniform in [5%, 90%] of a calibrated batch's wall time."""
     rng = random.Random(seed)  # noqa: S311 - reproducible kill points
     corpus = work / "in"
     corpus.mkdir()
@@ -94,6 +111,11 @@ def run_chaos(work: Path, runs: int, per_run: int, seed: int, max_delay: float =
     env = cli_env(work, {"TMPDIR": str(tmpdir), "NO_COLOR": "1"})
     cmd = [sys.executable, "-m", "gsotriage", "batch", str(corpus), "-o", str(out), "--resume", "--jobs", "2"]
     cmd += ["--db", str(db), "--no-progress", "--format", "json", "--timeout", "120"]
+    if max_delay is None:
+        calibrated = _calibrate(work, cmd, env, per_run)
+        low, high = 0.05 * calibrated, 0.9 * calibrated
+    else:
+        calibrated, low, high = None, 0.2, max_delay
     kills: Dict[str, int] = {}
     completed_early = 0
     orphans: List[int] = []
@@ -103,7 +125,7 @@ def run_chaos(work: Path, runs: int, per_run: int, seed: int, max_delay: float =
         proc = subprocess.Popen(
             cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        time.sleep(rng.uniform(0.2, max_delay))
+        time.sleep(rng.uniform(low, high))
         if proc.poll() is not None:
             completed_early += 1
             continue
@@ -139,6 +161,7 @@ def run_chaos(work: Path, runs: int, per_run: int, seed: int, max_delay: float =
         "inputs": len(expected),
         "kills": kills,
         "runs_that_finished_before_the_kill": completed_early,
+        "calibrated_batch_seconds": None if calibrated is None else round(calibrated, 2),
         "final_exit": final.returncode,
         "seconds": round(time.monotonic() - t_start, 1),
         "results": {

@@ -21,7 +21,16 @@ from typing import FrozenSet, Iterable, List, Mapping, Tuple
 
 from gsotriage.kernel.symbols import base_name
 
-__all__ = ["CHANGES", "StateChange", "affected_fields", "changes_for"]
+__all__ = [
+    "CHANGES",
+    "PATH_FACTS",
+    "PathFact",
+    "StateChange",
+    "affected_fields",
+    "changes_for",
+    "path_flags",
+    "reset_by_path",
+]
 
 # skb field paths, as the signature clauses name them (gsotriage.match.clauses.skb).
 _GSO = frozenset({"shinfo.gso_size", "shinfo.gso_segs", "shinfo.gso_type"})
@@ -134,6 +143,89 @@ CHANGES: Tuple[StateChange, ...] = (
         "gso_segs = NAPI_GRO_CB(skb)->count and gso_type |= ... at complete time",
     ),
 )
+
+
+@dataclass(frozen=True)
+class PathFact:
+    """GSO flags a function tests before it goes on: an skb that reached past it had them at entry."""
+
+    functions: FrozenSet[str]
+    flags: Tuple[str, ...]
+    source: str
+
+
+# A GSO callback on the crash path (the site, what is inlined at it, or its first callers)
+# proves the flags it tests, whatever the dump shows now: skb_gso_reset() may have zeroed
+# gso_type since. Read in v6.12 net/ipv4/tcp_offload.c, net/ipv6/tcpv6_offload.c,
+# net/ipv4/udp_offload.c, net/ipv6/udp_offload.c.
+PATH_FACTS: Tuple[PathFact, ...] = (
+    PathFact(
+        frozenset({"tcp4_gso_segment", "__tcp4_gso_segment_list", "__tcpv4_gso_segment_list_csum"}),
+        ("TCPV4",),
+        "tcp4_gso_segment(): 'if (!(gso_type & SKB_GSO_TCPV4)) return ERR_PTR(-EINVAL)' first; "
+        "the list variants are called only from it (bee88cd5bd83, v6.10)",
+    ),
+    PathFact(
+        frozenset({"tcp6_gso_segment", "__tcp6_gso_segment_list", "__tcpv6_gso_segment_list_csum"}),
+        ("TCPV6",),
+        "tcp6_gso_segment(): 'if (!(gso_type & SKB_GSO_TCPV6)) return ERR_PTR(-EINVAL)' first",
+    ),
+    PathFact(
+        frozenset(
+            {
+                "__udp_gso_segment",
+                "__udp_gso_segment_list",
+                "__udpv4_gso_segment_list_csum",
+                "__udpv6_gso_segment_list_csum",
+            }
+        ),
+        ("UDP_L4",),
+        "udp4_ufo_fragment()/udp6_ufo_fragment() call __udp_gso_segment() only 'if (gso_type & "
+        "SKB_GSO_UDP_L4)' (ee80d1ebe5ba, v4.18)",
+    ),
+    PathFact(
+        frozenset(
+            {
+                "skb_segment_list",
+                "__udp_gso_segment_list",
+                "__udpv4_gso_segment_list_csum",
+                "__udpv6_gso_segment_list_csum",
+                "__tcp4_gso_segment_list",
+                "__tcp6_gso_segment_list",
+                "__tcpv4_gso_segment_list_csum",
+                "__tcpv6_gso_segment_list_csum",
+            }
+        ),
+        ("FRAGLIST",),
+        "skb_segment_list() and the list fix-ups run only for 'gso_type & SKB_GSO_FRAGLIST' (3a1296a38d0c, v5.6)",
+    ),
+)
+_PATH_NEAR = 4  # callers searched for a GSO callback: the site's GSO chain, not the stack below it
+
+
+def path_flags(site: Iterable[str], stack: Iterable[str]) -> Tuple[Tuple[str, ...], List[PathFact], List[str]]:
+    """The gso_type flags the crash path proves at entry, the facts that prove them and the
+    functions of the path they were proven by."""
+    names = {base_name(s) for s in site} | {base_name(s) for s in list(stack)[:_PATH_NEAR]}
+    facts = [f for f in PATH_FACTS if names & f.functions]
+    flags = tuple(dict.fromkeys(flag for f in facts for flag in f.flags))
+    return flags, facts, sorted(names & frozenset().union(*(f.functions for f in facts)))
+
+
+def reset_by_path(flags: Iterable[str], facts: Iterable[PathFact], seen: Iterable[str]) -> StateChange:
+    """The rewrite an all-zero crash-time gso_type proves when the path tested ``flags``: the
+    skb passed those tests with them, and zero in gso_size, gso_segs and gso_type together is
+    the shape skb_gso_reset() leaves."""
+    tested = ", ".join(f"{name}()" for name in seen)
+    return StateChange(
+        name=f"gso_type is 0 but the path ({tested}) tested {'|'.join(flags)} at entry: reset since (skb_gso_reset())",
+        after=frozenset(),
+        during=frozenset(),
+        fields=_GSO,
+        implies_flags={},
+        since="v2.6",
+        source="; ".join(f.source for f in facts),
+    )
 
 
 def changes_for(site: Iterable[str], stack: Iterable[str]) -> List[StateChange]:

@@ -226,6 +226,23 @@ def _fix_status(kernel: Kernel, fix: Fix, changelog: Optional[Changelog]) -> Fix
     return status
 
 
+_SITE_KINDS = frozenset({"exception_function", "crash_site", "frames"})
+
+
+def _observed_over_version(status: FixStatus, seen: bool) -> FixStatus:
+    """A kernel the version calls not affected (its base predates the bug) that crashed with
+    every required sign of the bug, at its site, carries the buggy code anyway: a vendor
+    backport (Debian and RHEL kernels take whole features into old bases). The version then
+    says nothing about whether the fix was taken too: unknown, not a reason to doubt the match."""
+    if status.state != "not-affected" or not seen:
+        return status
+    return FixStatus(
+        "unknown",
+        f"{status.basis}; yet this crash shows every required sign of the bug at its site, so the "
+        "buggy code was backported into this kernel: whether the fix was too, the version cannot tell",
+    )
+
+
 def evaluate_signature(
     sig: Signature,
     report: CrashReport,
@@ -252,7 +269,13 @@ def evaluate_signature(
                 observable=spec.clause.observable(),
             )
         )
-    fixes = tuple(FixVerdict(f, _fix_status(report.kernel, f, changelog)) for f in sig.fixed_by)
+    # Every required clause TRUE, a site among them: the crash this bug makes was observed.
+    seen = all(e.result is Tri.TRUE for e in evidence if e.required) and any(
+        e.kind in _SITE_KINDS and e.result is Tri.TRUE for e in evidence if e.required
+    )
+    fixes = tuple(
+        FixVerdict(f, _observed_over_version(_fix_status(report.kernel, f, changelog), seen)) for f in sig.fixed_by
+    )
     evidence += _fix_evidence(fixes)
     required = [e for e in evidence if e.required]
     if any(e.result is Tri.FALSE for e in required):

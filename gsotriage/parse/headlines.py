@@ -312,10 +312,16 @@ HEADLINES: Tuple[Headline, ...] = (
        placement="anywhere"),
     _h("unhandled-fault-cut", "Unhandled fault:", r"Unhandled fault:", K.PAGING_FAULT, OOPS, placement="anywhere"),
     # ------------------------------------------------------------- BUG() / GPF / traps
-    _h("kernel-bug", "kernel BUG", r"kernel BUG at (?P<file>[^\s:]+):(?P<line>\d+)!", K.BUG, OOPS,
+    _h("kernel-bug", "kernel BUG", r"kernel BUG at (?P<file>[^\s:]+):(?P<line>\d+) ?!", K.BUG, OOPS,
        placement="anywhere", stack=_rule(RIP_FRAME, CALL_TRACE, PARSE, skip=("^skb_",)),
        variants=(_v(r"kernel BUG at mm/usercopy\.c", _rule(CALL_TRACE, PARSE, skip=("usercopy", "__check"))),
                  _v(r"kernel BUG at lib/list_debug\.c", TRACE))),
+    # FORTIFY_SOURCE's report (lib/string_helpers.c __fortify_report(), v6.9: "memcpy: detected buffer
+    # overflow: 4 byte write of buffer size 0"), then __fortify_panic() -> BUG(); the guilty
+    # function is the caller of the string helper.
+    _h("fortify", "detected buffer overflow",
+       r"detected buffer overflow: \d+ byte (?:read|write) of buffer size \d+", K.BUG,
+       OOPS, placement="anywhere", stack=_rule(CALL_TRACE, PARSE, skip=("fortify",))),
     # s390/x86 without CONFIG_DEBUG_BUGVERBOSE: "Kernel BUG at skb_pull_rcsum+0x94/0xa0 [verbose debug info
     # unavailable]" or "Kernel BUG at 00000000001234ab".
     _h("kernel-bug-addr", "Kernel BUG", rf"Kernel BUG(?: at {_FN_OFF})?", K.BUG, OOPS, placement="anywhere"),

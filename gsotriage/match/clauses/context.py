@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from gsotriage.kernel.skbstate import StateChange, affected_fields, changes_for
+from gsotriage.kernel.skbstate import StateChange, affected_fields, changes_for, path_flags, reset_by_path
 from gsotriage.model import CrashReport
 
 __all__ = ["EvalContext", "crash_stack"]
@@ -61,9 +61,22 @@ class EvalContext:
         if not report.skbs:
             return cls(report, stack)
         callers = [name for name, _ in stack[1:]] if report.panic.function else [name for name, _ in stack]
-        found = changes_for(_site(report), callers)
+        site = _site(report)
+        found = changes_for(site, callers)
         implied: Dict[str, Tuple[str, ...]] = {}
         for change in found:
             for path, flags in change.implies_flags.items():
                 implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
-        return cls(report, stack, affected_fields(found), implied)
+        proven, facts, seen = path_flags(site, callers)
+        if proven:
+            implied["shinfo.gso_type"] = tuple(dict.fromkeys([*implied.get("shinfo.gso_type", ()), *proven]))
+        changes = dict(affected_fields(found))
+        if proven and "shinfo.gso_type" not in changes and report.skbs[0].shinfo.gso_type == 0:
+            # The path tested flags the crash-time gso_type lacks, and it is all zero:
+            # skb_gso_reset()'s shape, a rewrite the table above did not name (an inlined
+            # fix-up unseen without DWARF, ...). A non-zero gso_type lacking them is no known
+            # rewrite: it stays observed, and contradicts what needs the flags.
+            change = reset_by_path(proven, facts, seen)
+            for f in change.fields:
+                changes.setdefault(f, change)
+        return cls(report, stack, changes, implied)
