@@ -37,6 +37,10 @@ _GSO = frozenset({"shinfo.gso_size", "shinfo.gso_segs", "shinfo.gso_type"})
 _FRAG_LIST = frozenset({"shinfo.frag_list", "shinfo.frag_list_count", "frag_list_members"})
 _LENGTHS = frozenset({"len", "data_len", "headlen", "truesize"})
 _NEAR = 3  # caller frames searched for a mutator in progress
+# The fraglist GSO fix-ups that run after skb_segment_list() (some inlined into their callers).
+_UDP_LIST = frozenset({"__udp_gso_segment_list", "__udpv4_gso_segment_list_csum", "__udpv6_gso_segment_list_csum"})
+_TCP4_LIST = frozenset({"__tcp4_gso_segment_list", "__tcpv4_gso_segment_list_csum"})
+_TCP6_LIST = frozenset({"__tcp6_gso_segment_list", "__tcpv6_gso_segment_list_csum"})
 
 
 @dataclass(frozen=True)
@@ -79,17 +83,7 @@ CHANGES: Tuple[StateChange, ...] = (
     StateChange(
         name="skb_segment_list() detached the frag_list and ended with skb_gso_reset() (gso_size, gso_segs, "
         "gso_type zeroed; len/data_len reduced by the members)",
-        after=frozenset(
-            {
-                "__udp_gso_segment_list",
-                "__udpv4_gso_segment_list_csum",
-                "__udpv6_gso_segment_list_csum",
-                "__tcp4_gso_segment_list",
-                "__tcp6_gso_segment_list",
-                "__tcpv4_gso_segment_list_csum",
-                "__tcpv6_gso_segment_list_csum",
-            }
-        ),
+        after=_UDP_LIST | _TCP4_LIST | _TCP6_LIST,
         during=frozenset(),
         fields=_GSO | _FRAG_LIST | _LENGTHS,
         # __udp_gso_segment() and tcp4/6_gso_segment() call the list variants only
@@ -160,42 +154,24 @@ class PathFact:
 # net/ipv4/udp_offload.c, net/ipv6/udp_offload.c.
 PATH_FACTS: Tuple[PathFact, ...] = (
     PathFact(
-        frozenset({"tcp4_gso_segment", "__tcp4_gso_segment_list", "__tcpv4_gso_segment_list_csum"}),
+        _TCP4_LIST | {"tcp4_gso_segment"},
         ("TCPV4",),
         "tcp4_gso_segment(): 'if (!(gso_type & SKB_GSO_TCPV4)) return ERR_PTR(-EINVAL)' first; "
         "the list variants are called only from it (bee88cd5bd83, v6.10)",
     ),
     PathFact(
-        frozenset({"tcp6_gso_segment", "__tcp6_gso_segment_list", "__tcpv6_gso_segment_list_csum"}),
+        _TCP6_LIST | {"tcp6_gso_segment"},
         ("TCPV6",),
         "tcp6_gso_segment(): 'if (!(gso_type & SKB_GSO_TCPV6)) return ERR_PTR(-EINVAL)' first",
     ),
     PathFact(
-        frozenset(
-            {
-                "__udp_gso_segment",
-                "__udp_gso_segment_list",
-                "__udpv4_gso_segment_list_csum",
-                "__udpv6_gso_segment_list_csum",
-            }
-        ),
+        _UDP_LIST | {"__udp_gso_segment"},
         ("UDP_L4",),
         "udp4_ufo_fragment()/udp6_ufo_fragment() call __udp_gso_segment() only 'if (gso_type & "
         "SKB_GSO_UDP_L4)' (ee80d1ebe5ba, v4.18)",
     ),
     PathFact(
-        frozenset(
-            {
-                "skb_segment_list",
-                "__udp_gso_segment_list",
-                "__udpv4_gso_segment_list_csum",
-                "__udpv6_gso_segment_list_csum",
-                "__tcp4_gso_segment_list",
-                "__tcp6_gso_segment_list",
-                "__tcpv4_gso_segment_list_csum",
-                "__tcpv6_gso_segment_list_csum",
-            }
-        ),
+        _UDP_LIST | _TCP4_LIST | _TCP6_LIST | {"skb_segment_list"},
         ("FRAGLIST",),
         "skb_segment_list() and the list fix-ups run only for 'gso_type & SKB_GSO_FRAGLIST' (3a1296a38d0c, v5.6)",
     ),

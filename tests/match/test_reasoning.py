@@ -125,6 +125,56 @@ def test_a_dump_of_the_one_segment_left_crash_names_its_fraglist_class(library):
     assert not diag.top.signature.generic
 
 
+def test_a_gso_callback_on_the_path_proves_its_flags_and_an_all_zero_gso_type_below_it_was_reset():
+    """Without DWARF the inlined fix-up that ran skb_gso_reset() is unseen: the out-of-line
+    __udp_gso_segment() alone proves UDP_L4 at entry, and gso_type 0 below it is the reset."""
+    report = _fraglist_dump_report("__udp_gso_segment")
+    assert changes_for(["__udp_gso_segment"], []) == []  # no rewrite named by the table itself
+    udp_l4 = build_clause({"skb": {"flags_all": ["UDP_L4"]}}).evaluate(report)
+    assert udp_l4.value is Tri.TRUE and "UDP_L4" in udp_l4.observed
+    gso_size = build_clause({"skb": {"field": "shinfo.gso_size", "gt": 0}}).evaluate(report)
+    assert gso_size.value is Tri.UNKNOWN and "__udp_gso_segment()" in gso_size.observed
+    # FRAGLIST is not proven by __udp_gso_segment() alone: unknown, not FALSE.
+    assert build_clause({"skb": {"flags_all": ["FRAGLIST"]}}).evaluate(report).value is Tri.UNKNOWN
+    # TCP's callback tests TCPV4 first.
+    tcp = _fraglist_dump_report("tcp4_gso_segment")
+    assert build_clause({"skb": {"flags_any": ["TCPV4", "TCPV6"]}}).evaluate(tcp).value is Tri.TRUE
+
+
+def test_a_non_zero_gso_type_lacking_the_tested_flag_stays_an_observed_contradiction():
+    report = _fraglist_dump_report("__udp_gso_segment")
+    shinfo = SharedInfo(gso_size=1400, gso_segs=0, gso_type=0x1, gso_type_flags=("TCPV4",), frag_list=0)
+    skb = Skb(origin="frame #1 __udp_gso_segment: gso_skb", shinfo=shinfo)
+    report = CrashReport(**{**report.__dict__, "skbs": (skb,)})
+    assert build_clause({"skb": {"flags_all": ["UDP_L4"]}}).evaluate(report).value is Tri.FALSE
+    assert build_clause({"skb": {"field": "shinfo.gso_size", "gt": 0}}).evaluate(report).value is Tri.TRUE
+
+
+def test_a_crash_showing_every_sign_of_a_bug_newer_than_the_kernel_base_is_a_backport_not_a_reason_to_doubt(
+    tmp_path,
+):
+    """The version says the bug entered after this kernel's base (not-affected); a crash with
+    every required clause TRUE at the bug's site says the code is there (a vendor backport):
+    the fix status is unknown and the class is not lowered. Without the full match, the version stands."""
+    text = _TWIN.format(id="newer-bug", clause="{field: shinfo.nr_frags, eq: 0}").replace(
+        "tests:",
+        "fixed_by:\n  - {commit: 0123456789ab, subject: s, first_release: v6.12, introduced: ['6.10'],"
+        " verified_by: [x]}\ntests:",
+    )
+    p = tmp_path / "newer-bug.yaml"
+    p.write_text(text)
+    sig, errs = load_signature_file(p)
+    assert not errs, errs
+    base = _console(SharedInfo(nr_frags=0)).__dict__
+    seen = diagnose(CrashReport(**{**base, "kernel": Kernel(release="6.1.0")}), [sig]).verdicts[0]
+    (fix,) = seen.fixes
+    assert seen.status == "match" and fix.status.state == "unknown" and "backported" in fix.status.basis
+    assert not any(e.kind == "fix_status" and e.result is Tri.FALSE for e in seen.evidence)
+    thin = _console(SharedInfo(nr_frags=2)).__dict__
+    unseen = diagnose(CrashReport(**{**thin, "kernel": Kernel(release="6.1.0")}), [sig]).verdicts[0]
+    assert unseen.fixes[0].status.state == "not-affected"
+
+
 # ----------------------------------------------------------------- ambiguity
 
 _TWIN = """\
