@@ -188,7 +188,8 @@ def _contribution(kind: str, required: bool, result: Tri, weight: float, backgro
     return math.log(bg) if required else 0.0
 
 
-def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
+def _fix_evidence(fixes: Tuple[FixVerdict, ...], veto: bool = False) -> List[Evidence]:
+    """``veto``: the kernel carrying the fix rules the class out (see ``_fixed_veto``)."""
     out = []
     for f in fixes:
         state = f.status.state
@@ -197,12 +198,17 @@ def _fix_evidence(fixes: Tuple[FixVerdict, ...]) -> List[Evidence]:
             Evidence(
                 clause=f"kernel lacks fix {f.fix.commit[:12]}",
                 kind="fix_status",
-                required=False,
+                required=veto,
                 result=result,
                 expected="a kernel without the fix",
                 observed=f"{state}: {f.status.basis}",
                 weight=0.0,
-                why="derived from the kernel version and the fix's verified releases",
+                why=(
+                    "this kernel carries the fix and the crash shows no state of the bug, only its site: "
+                    "another bug at the same site"
+                    if veto
+                    else "derived from the kernel version and the fix's verified releases"
+                ),
                 background=1.0,
                 contribution=_contribution("fix_status", False, result, 0.0, 1.0),
                 observable="the kernel release",
@@ -227,6 +233,32 @@ def _fix_status(kernel: Kernel, fix: Fix, changelog: Optional[Changelog]) -> Fix
 
 
 _SITE_KINDS = frozenset({"exception_function", "crash_site", "frames"})
+
+# Clause kinds that read the state of the crashed objects (the skb, its shared info, its
+# frag_list): the bug's condition itself, not only the place it surfaced.
+STATE_KINDS = frozenset({"skb", "skb_relation", "frag_list_members"})
+
+
+# Taint letters of module code outside the kernel tree (proprietary, out-of-tree, unsigned):
+# code no in-tree fix touched, which can build a fixed bug's skb again.
+_EXTERNAL_CODE_TAINTS = frozenset({"P", "O", "E"})
+
+
+def _fixed_veto(fixes: Tuple[FixVerdict, ...], evidence: Sequence[Evidence], report: CrashReport) -> bool:
+    """A kernel that carries every fix of the class, runs only in-tree code (its taint flags
+    are known and name no out-of-tree module) and shows only the crash's site and text
+    crashed from another bug at the same site: the class is ruled out. Sites are shared
+    (syzbot's mptcp WARN of CVE-2024-50083 fires where CVE-2023-52778's did, on a 6.11
+    kernel that carries 52778's v6.7 fix), so a site alone cannot outweigh the fix. The fix
+    only lowers the class (FIXED_PENALTY) when the dump shows the bug's own state (a partial
+    fix stays possible), when an out-of-tree module could have built the bad skb again, or
+    when the taint flags are unknown."""
+    if not fixes or any(f.status.state != "fixed" for f in fixes):
+        return False
+    flags = report.kernel.taint_flags
+    if flags is None or _EXTERNAL_CODE_TAINTS.intersection(flags):
+        return False
+    return not any(e.required and e.result is Tri.TRUE and e.kind in STATE_KINDS for e in evidence)
 
 
 def _observed_over_version(status: FixStatus, seen: bool) -> FixStatus:
@@ -276,7 +308,7 @@ def evaluate_signature(
     fixes = tuple(
         FixVerdict(f, _observed_over_version(_fix_status(report.kernel, f, changelog), seen)) for f in sig.fixed_by
     )
-    evidence += _fix_evidence(fixes)
+    evidence += _fix_evidence(fixes, _fixed_veto(fixes, evidence, report))
     required = [e for e in evidence if e.required]
     if any(e.result is Tri.FALSE for e in required):
         status = RULED_OUT

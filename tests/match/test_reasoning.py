@@ -227,21 +227,61 @@ def test_candidates_that_differ_only_in_what_was_not_seen_are_an_ambiguity_with_
     assert seen.status == "match" and seen.top.signature.id == "tcpv6-class"
 
 
-def test_a_kernel_that_carries_the_fix_lowers_the_class_and_says_why(tmp_path):
-    text = _TWIN.format(id="fixed-class", clause="{field: shinfo.nr_frags, eq: 0}").replace(
+def _fixed_in_v5_10(tmp_path: Path, sid: str, site_only: bool = False):
+    """A twin (skb_segment site, nr_frags == 0 required) whose fix is in v5.10; ``site_only``:
+    the nr_frags clause only supports it."""
+    text = _TWIN.format(id=sid, clause="{field: shinfo.nr_frags, eq: 0}")
+    if site_only:
+        text = text.replace("    - skb: {field", "  supporting:\n    - skb: {field")
+    text = text.replace(
         "tests:",
         "fixed_by:\n  - {commit: 0123456789ab, subject: s, first_release: v5.10, verified_by: [x]}\ntests:",
     )
-    p = tmp_path / "fixed-class.yaml"
+    p = tmp_path / f"{sid}.yaml"
     p.write_text(text)
-    fixed, errs = load_signature_file(p)
+    sig, errs = load_signature_file(p)
     assert not errs, errs
+    return sig
+
+
+def test_a_kernel_that_carries_the_fix_lowers_the_class_and_says_why(tmp_path):
+    fixed = _fixed_in_v5_10(tmp_path, "fixed-class")
     other = _twin(tmp_path, "other-class", "{field: shinfo.nr_frags, eq: 0}")
     report = CrashReport(**{**_console(SharedInfo(nr_frags=0)).__dict__, "kernel": Kernel(release="6.1.0")})
     diag = diagnose(report, [fixed, other])
     by_id = {v.signature.id: v for v in diag.verdicts}
     assert by_id["other-class"].score > by_id["fixed-class"].score
     assert any(e.kind == "fix_status" and e.result is Tri.FALSE for e in by_id["fixed-class"].evidence)
+
+
+@pytest.mark.parametrize(
+    "taint, shinfo, expect",
+    [
+        ((), None, "ruled-out"),  # in-tree code only, the site alone: another bug at the site
+        (("W",), None, "ruled-out"),  # a warning taint is not external code
+        (None, None, "match"),  # taint unknown: the fix only lowers the class
+        (("O", "E"), None, "match"),  # an out-of-tree module may build the bad skb again
+        ((), SharedInfo(nr_frags=0), "ruled-out"),  # supporting state is not the bug's required condition
+    ],
+)
+def test_a_fixed_kernel_running_only_in_tree_code_rules_out_a_class_seen_only_by_its_site(
+    tmp_path, taint, shinfo, expect
+):
+    sig = _fixed_in_v5_10(tmp_path, "fixed-site-class", site_only=True)
+    kernel = Kernel(release="6.1.0", taint_flags=taint)
+    v = diagnose(CrashReport(**{**_console(shinfo).__dict__, "kernel": kernel}), [sig]).verdicts[0]
+    assert v.status == expect
+    (fix_ev,) = [e for e in v.evidence if e.kind == "fix_status"]
+    assert fix_ev.result is Tri.FALSE and fix_ev.required is (expect == "ruled-out")
+
+
+def test_a_fixed_kernel_keeps_a_class_whose_required_state_the_dump_shows(tmp_path):
+    """The bug's own skb state, required and observed, on a kernel with the fix: a partial
+    fix stays possible, so the fix lowers the class instead of ruling it out."""
+    sig = _fixed_in_v5_10(tmp_path, "state-class")
+    kernel = Kernel(release="6.1.0", taint_flags=())
+    v = diagnose(CrashReport(**{**_console(SharedInfo(nr_frags=0)).__dict__, "kernel": kernel}), [sig]).verdicts[0]
+    assert v.status == "match"
 
 
 # ------------------------------------------- one score, in the order of the ranking

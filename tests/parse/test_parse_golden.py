@@ -200,3 +200,14 @@ def test_inputs_are_discovered_and_documented() -> None:
     for path in inputs:
         sources = (_root(path) / "SOURCES.md").read_text(encoding="utf-8")
         assert _name(path) in sources, f"{path.name} missing from {_root(path) / 'SOURCES.md'}"
+
+
+def test_every_expectation_has_its_input() -> None:
+    """An input removed (a re-import drops a look-alike case) takes its expectation with it."""
+    names = {_name(p) for p in _inputs()}
+    orphans = sorted(
+        str(e.relative_to(DATA))
+        for e in DATA.rglob("*.expected.json")
+        if str(e.relative_to(DATA))[: -len(".expected.json")] not in names
+    )
+    assert not orphans, f"expectations without an input (delete them): {orphans}"
