@@ -100,6 +100,8 @@ def _summary(diag: Diagnosis, exit_code: int) -> Dict[str, Any]:
         "score": top.score if top else None,
         "exit_code": exit_code,
     }
+    if diag.withheld is not None:
+        summary["withheld"] = diag.withheld
     if amb is not None:
         summary["candidates"] = [
             {

@@ -29,7 +29,7 @@ from gsotriage.kernel.versions import FixStatus, fix_status
 from gsotriage.match.clauses import Tri, kinds_with_role
 from gsotriage.match.clauses.context import EvalContext
 from gsotriage.match.signature import Fix, Signature
-from gsotriage.model import CrashReport, Kernel
+from gsotriage.model import CrashReport, Kernel, PanicKind
 
 __all__ = [
     "AMBIGUOUS",
@@ -57,6 +57,15 @@ MATCH = "match"
 PARTIAL = "partial"
 RULED_OUT = "ruled-out"
 AMBIGUOUS = "ambiguous"
+
+# A leak report's trace is where the object was allocated: the same path for every leak of
+# that object (any leaked socket shows sk_prot_alloc <- sk_alloc <- inet_create: CVE-2026-22979's
+# fraglist truesize leak and CVE-2026-68386's sockmap refcount leak alike), so it places the
+# object, not the cause. Its classes stay candidates, never the answer.
+LEAK_TRACE = (
+    "a leak report: its trace is where the object was allocated, the same for every leak of that "
+    "object, so it names no cause; the candidates are causes to check, not the answer"
+)
 
 # A kernel that carries the fix makes the class unlikely, but a fix can be partial
 # (several classes here are follow-ups of incomplete fixes): a factor of 10, not a veto.
@@ -335,8 +344,20 @@ class Diagnosis:
         if self.report.live:
             # A running kernel has not crashed: no root cause is ever named (see "exposure").
             return None
+        if self.withheld is not None:
+            return None
+        return self._best()
+
+    def _best(self) -> Optional[Verdict]:
         v = self.verdicts[0] if self.verdicts else None
         return v if v is not None and v.status != RULED_OUT and v.anchored else None
+
+    @property
+    def withheld(self) -> Optional[str]:
+        """Why a candidate that matches is not named the root cause (None: nothing withheld)."""
+        if self.report.panic.kind is PanicKind.MEMORY_LEAK and not self.report.live and self._best() is not None:
+            return LEAK_TRACE
+        return None
 
     @property
     def status(self) -> Optional[str]:

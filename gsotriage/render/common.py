@@ -151,6 +151,9 @@ def loser_reason(v: Verdict, top: Optional[Verdict]) -> str:
         return f"generic class: a specific root cause explains more of the crash (score {v.score:.2f})" + carried
     against = [e.clause for e in v.evidence if not e.required and e.result is Tri.FALSE and e.kind != "fix_status"]
     why = f"score {v.score:.2f}" + (f" vs {top.score:.2f}" if top is not None else "")
+    if top is None:  # nothing named: what would confirm this candidate
+        check = [e.clause for e in v.evidence if not e.required and e.result is Tri.UNKNOWN and e.kind != "fix_status"]
+        why += f"; to check: {', '.join(check)}" if check else ""
     if against:
         why += "; against it: " + ", ".join(against)
     return why + lacks + carried

@@ -33,7 +33,10 @@ def render_markdown(diag: Diagnosis) -> str:
         out.append(f"- **Panic:** {r.panic.panic_message}")
     out.append("")
     if top is None:
-        out += ["## Verdict: no root cause named", "", f"Bucket: `{diag.bucket}`", ""]
+        out += ["## Verdict: no root cause named", ""]
+        if diag.withheld:
+            out += [diag.withheld[0].upper() + diag.withheld[1:] + ".", ""]
+        out += [f"Bucket: `{diag.bucket}`", ""]
     else:
         sig = top.signature
         tie = " (TIE)" if top.tie else ""

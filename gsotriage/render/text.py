@@ -126,7 +126,10 @@ def _build(diag: Diagnosis, document: Dict[str, Any], verbose: bool) -> Group:
     if r.live:
         parts.extend(_exposure_lines(document["exposure"]))
     elif top is None:
-        parts.append(Panel(Text("No signature matches: no root cause named.", style="bold"), title="verdict"))
+        said = "No signature matches: no root cause named."
+        if diag.withheld:
+            said = f"No root cause named: {diag.withheld}."
+        parts.append(Panel(Text(said, style="bold"), title="verdict"))
         parts.append(Text(f"bucket  {diag.bucket}"))
     else:
         parts.append(_verdict_panel(top))
@@ -141,7 +144,8 @@ def _build(diag: Diagnosis, document: Dict[str, Any], verbose: bool) -> Group:
         candidates = [v for v in shown if v.status != "ruled-out"]
         shown = candidates + [v for v in shown if v.status == "ruled-out"][:_RULED_OUT_SHOWN]
     if shown:
-        t = Table(title="Differential: why the alternatives lose", title_justify="left", show_lines=False)
+        title = "Differential: why the alternatives lose" if top is not None else "Candidates: none is named"
+        t = Table(title=title, title_justify="left", show_lines=False)
         t.add_column("signature", no_wrap=True)
         t.add_column("status", no_wrap=True)
         t.add_column("score", justify="right")

@@ -284,6 +284,21 @@ def test_a_fixed_kernel_keeps_a_class_whose_required_state_the_dump_shows(tmp_pa
     assert v.status == "match"
 
 
+def test_a_kmemleak_report_names_no_cause_but_keeps_the_leak_class_as_a_candidate(library):
+    """kmemleak's trace is the allocation path of the leaked object: CVE-2026-22979's own
+    report (a socket leaked by skb_segment_list's truesize) shows what every leaked socket
+    shows, so the leak class matches but is withheld, with what would confirm it."""
+    summary, ranked = _summary_and_ranked(CASES / "cve" / "CVE-2026-22979.txt", library)
+    assert summary["root_cause"] is None and not summary["specific"] and summary["exit_code"] == 1
+    assert "allocated" in summary["withheld"]
+    assert ranked[0]["signature"] == "fraglist-segment-list-truesize-socket-leak" and ranked[0]["status"] == "match"
+
+
+def test_an_oops_names_its_cause_and_withholds_nothing(library):
+    summary, _ = _summary_and_ranked(CASES / "calico-11424-seed-github-issue.txt", library)
+    assert summary["root_cause"] is not None and "withheld" not in summary
+
+
 # ------------------------------------------- one score, in the order of the ranking
 
 
