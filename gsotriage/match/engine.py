@@ -53,6 +53,10 @@ CONFIG_KINDS = kinds_with_role("environment", "absence")
 # Clause kinds that place the crash: where it faulted and through which calls.
 SITE_KINDS = kinds_with_role("site")
 
+# Clause kinds that read the state of the crashed objects (the skb, its shared info, its
+# frag_list): the bug's condition itself, not only the place it surfaced.
+STATE_KINDS = kinds_with_role("state")
+
 MATCH = "match"
 PARTIAL = "partial"
 RULED_OUT = "ruled-out"
@@ -241,13 +245,6 @@ def _fix_status(kernel: Kernel, fix: Fix, changelog: Optional[Changelog]) -> Fix
     return status
 
 
-_SITE_KINDS = frozenset({"exception_function", "crash_site", "frames"})
-
-# Clause kinds that read the state of the crashed objects (the skb, its shared info, its
-# frag_list): the bug's condition itself, not only the place it surfaced.
-STATE_KINDS = frozenset({"skb", "skb_relation", "frag_list_members"})
-
-
 # Taint letters of module code outside the kernel tree (proprietary, out-of-tree, unsigned):
 # code no in-tree fix touched, which can build a fixed bug's skb again.
 _EXTERNAL_CODE_TAINTS = frozenset({"P", "O", "E"})
@@ -312,7 +309,7 @@ def evaluate_signature(
         )
     # Every required clause TRUE, a site among them: the crash this bug makes was observed.
     seen = all(e.result is Tri.TRUE for e in evidence if e.required) and any(
-        e.kind in _SITE_KINDS and e.result is Tri.TRUE for e in evidence if e.required
+        e.kind in SITE_KINDS and e.result is Tri.TRUE for e in evidence if e.required
     )
     fixes = tuple(
         FixVerdict(f, _observed_over_version(_fix_status(report.kernel, f, changelog), seen)) for f in sig.fixed_by

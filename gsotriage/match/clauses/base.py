@@ -9,8 +9,9 @@ confirming a rare fact counts more, and a rare fact left unobserved costs a
 candidate probability (docs/scoring.md).
 ``role`` says what a clause is about, so the engine can tell evidence about the
 crash from facts about the kernel's configuration without a list of kind names:
-``site`` (where it crashed: the exception function, the frames), ``crash``
-(other facts of this crash), ``absence`` (something is NOT on the stack: true on
+``site`` (where it crashed: the exception function, the frames), ``state`` (the
+crashed objects' own state: the skb, its shared info, its frag_list), ``crash``
+(other facts of this crash: the panic kind, message, registers), ``absence`` (something is NOT on the stack: true on
 many unrelated crashes, so it never anchors a candidate), ``environment`` (the
 kernel's version and configuration, true on healthy kernels too) and ``logic``
 (combinators).
@@ -40,7 +41,7 @@ __all__ = [
     "hex_or_unknown",
 ]
 
-ROLES = ("site", "crash", "absence", "environment", "logic")
+ROLES = ("site", "state", "crash", "absence", "environment", "logic")
 
 
 class Tri(str, enum.Enum):

@@ -110,7 +110,7 @@ def _gso_flags(report: CrashReport, skb: Skb) -> Optional[Tuple[str, ...]]:
 class SkbClause(Clause):
     """A predicate on the subject skb (the one being processed at the crash site)."""
 
-    role = "crash"
+    role = "state"
     kind = "skb"
     description = (
         "predicate on the subject skb (report.skbs[0]): a field with eq/ne/lt/le/gt/ge/in/not_in/is_null/not_null, "
@@ -224,7 +224,7 @@ class SkbClause(Clause):
 class SkbRelationClause(Clause):
     """A relation between two numeric fields of the subject skb, e.g. len > shinfo.gso_size."""
 
-    role = "crash"
+    role = "state"
     kind = "skb_relation"
     description = "relation between two fields of the subject skb: [left, op, right]"
     schema = {
@@ -266,7 +266,7 @@ class SkbRelationClause(Clause):
 class FragListMembersClause(Clause):
     """Properties of the walked frag_list chain of the subject skb."""
 
-    role = "crash"
+    role = "state"
     kind = "frag_list_members"
     description = (
         "properties of the subject skb's frag_list members: count range, head_frag all/none/mixed, "
