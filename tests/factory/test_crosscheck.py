@@ -152,3 +152,13 @@ def test_manifest_crosscheck(manifest_path: str) -> None:
         pytest.skip(msg)
     problems = check_manifest(manifest_path)
     assert not problems, "\n".join(problems)
+
+
+def test_the_crash_smoke_scenarios_exist_on_every_series():
+    """The smoke sessions (crash reads the ELF and QEMU kdump forms) run on these scenarios
+    only: each must be a scenario, built on every kernel series."""
+    from factory.cli import SMOKE_SCENARIOS
+    from factory.scenarios import SCENARIOS
+
+    assert SMOKE_SCENARIOS and SMOKE_SCENARIOS <= set(SCENARIOS)
+    assert not any(SCENARIOS[n].get("not_on") for n in SMOKE_SCENARIOS)
