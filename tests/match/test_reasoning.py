@@ -16,6 +16,8 @@ from gsotriage.match.clauses import Tri, build_clause
 from gsotriage.match.engine import RULED_OUT, diagnose
 from gsotriage.match.loader import load_signature_file
 from gsotriage.model import CrashReport, Frame, Kernel, Panic, PanicKind, SharedInfo, Skb, Source
+from gsotriage.render import render
+from gsotriage.render.common import loser_reason
 from tests.conftest import CASES, ROOT
 
 RHEL8_SEED = CASES / "reconstructed-rhel8-seed-vmcore-dmesg.txt"
@@ -292,6 +294,11 @@ def test_a_kmemleak_report_names_no_cause_but_keeps_the_leak_class_as_a_candidat
     assert summary["root_cause"] is None and not summary["specific"] and summary["exit_code"] == 1
     assert "allocated" in summary["withheld"]
     assert ranked[0]["signature"] == "fraglist-segment-list-truesize-socket-leak" and ranked[0]["status"] == "match"
+    for fmt in ("text", "markdown"):
+        shown = render(fmt, analyze_path(str(CASES / "cve" / "CVE-2026-22979.txt"), library))
+        assert "allocated" in shown, fmt
+    diag = analyze_path(str(CASES / "cve" / "CVE-2026-22979.txt"), library).diagnosis
+    assert "to check: kernel >= 5.15, < 6.19, net device on=['rx-gro-list']" in loser_reason(diag.verdicts[0], None)
 
 
 def test_an_oops_names_its_cause_and_withholds_nothing(library):
