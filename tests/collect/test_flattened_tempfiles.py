@@ -39,8 +39,11 @@ def leftovers(tmpdir: Path) -> list:
     return sorted(p.name for p in tmpdir.iterdir() if p.name.startswith("gsotriage-"))
 
 
+# The holder takes SIGINT as Python does in a foreground process: a runner started as a
+# background job of a shell without job control inherits SIGINT ignored (the test hung then).
 HOLDER = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from gsotriage.collect.flattened import reassemble
 r = reassemble(sys.argv[1], sys.argv[2])
 print(r.path, flush=True)
