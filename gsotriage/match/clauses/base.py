@@ -11,10 +11,10 @@ candidate probability (docs/scoring.md).
 crash from facts about the kernel's configuration without a list of kind names:
 ``site`` (where it crashed: the exception function, the frames), ``state`` (the
 crashed objects' own state: the skb, its shared info, its frag_list), ``crash``
-(other facts of this crash: the panic kind, message, registers), ``absence`` (something is NOT on the stack: true on
-many unrelated crashes, so it never anchors a candidate), ``environment`` (the
-kernel's version and configuration, true on healthy kernels too) and ``logic``
-(combinators).
+(other facts of this crash: the panic kind, message, registers), ``absence``
+(something is NOT on the stack: true on many unrelated crashes, so it never
+anchors a candidate), ``environment`` (the kernel's version and configuration,
+true on healthy kernels too) and ``logic`` (combinators).
 """
 
 from __future__ import annotations
