@@ -13,8 +13,11 @@ on demand, members lazily, so an analysis only pays for the types it touches.
 
 from __future__ import annotations
 
+import operator
+import re
 import struct
 from array import array
+from itertools import repeat
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 __all__ = ["BTF_MAGIC", "BtfError", "BtfIndex", "BtfTypes", "Kind"]
@@ -43,6 +46,9 @@ _PER_ENTRY = {
     Kind.ENUM64: 12,
 }
 _INT_SIGNED, _INT_BOOL = 1, 4
+# The top byte of an info word of an ENUM or ENUM64 record, kind_flag (signed) clear or set.
+_ENUM_KINDS = bytes([Kind.ENUM, Kind.ENUM | 0x80, Kind.ENUM64, Kind.ENUM64 | 0x80])
+_ENUM_KIND_BYTE = re.compile(b"[" + re.escape(_ENUM_KINDS) + b"]")
 
 
 class BtfError(Exception):
@@ -69,7 +75,7 @@ class BtfIndex:
         self.offsets = offsets if offsets is not None else self._scan()
         self._word_array: Optional[array] = None
         self._str_cache: Dict[str, Optional[int]] = {}
-        self._by_name: Optional[Dict[int, List[int]]] = None
+        self._by_name: Optional[bytes] = None
         self._enum_by_name: Optional[Dict[int, Tuple[int, int]]] = None
 
     def _scan(self) -> array:
@@ -120,20 +126,23 @@ class BtfIndex:
             self._word_array = words
         return self._word_array
 
-    def _names(self) -> Dict[int, List[int]]:
-        """name offset -> type ids, built once on first use (one pass over the record
-        starts; about 20 ms for 100k types) instead of a byte search per lookup."""
+    def _field(self, word: int) -> bytes:
+        """Word ``word`` (0: name_off, 1: info) of every record, in type id order, as the bytes
+        of an array("I"): gathered by operator.itemgetter, a C loop, not a Python one."""
+        words = self._words()
+        if not self.offsets:
+            return b""
+        starts = map(operator.rshift, self.offsets, repeat(2))
+        if word:
+            starts = map(operator.add, starts, repeat(word))
+        got = operator.itemgetter(*starts)(words)
+        return array("I", got if isinstance(got, tuple) else (got,)).tobytes()
+
+    def _names(self) -> bytes:
+        """Every record's name offset (``array("I")`` bytes, type id - 1 = index), built once on
+        first use; a lookup is then a search of these bytes (see :meth:`ids_named`)."""
         if self._by_name is None:
-            by_name: Dict[int, List[int]] = {}
-            words = self._words()
-            for tid, off in enumerate(self.offsets, 1):
-                name_off = words[off >> 2]
-                if name_off:
-                    if name_off in by_name:
-                        by_name[name_off].append(tid)
-                    else:
-                        by_name[name_off] = [tid]
-            self._by_name = by_name
+            self._by_name = self._field(0)
         return self._by_name
 
     def ids_named(self, name: str) -> List[int]:
@@ -141,25 +150,37 @@ class BtfIndex:
         off = self.string_offset(name)
         if off is None:
             return []
-        return self._names().get(off, [])
+        blob, pattern, out = self._names(), struct.pack("<I", off), []
+        pos = blob.find(pattern)
+        while pos >= 0:
+            if pos % 4 == 0:
+                out.append(pos // 4 + 1)
+            pos = blob.find(pattern, pos + 1)
+        return out
 
     def _enumerators(self) -> Dict[int, Tuple[int, int]]:
-        """enumerator name offset -> (enum type id, value), built once on first use."""
+        """enumerator name offset -> (enum type id, value), built once on first use. The enum
+        records are found by the kind byte of each info word (its top byte: kind | kind_flag
+        << 7), their entries unpacked a record at a time."""
         if self._enum_by_name is None:
             found: Dict[int, Tuple[int, int]] = {}
-            words = self._words()
-            for tid, off in enumerate(self.offsets, 1):
-                info = words[(off >> 2) + 1]
-                kind = (info >> 24) & 0x1F
-                if kind != Kind.ENUM and kind != Kind.ENUM64:
-                    continue
-                signed = info >> 31
-                bits = 64 if kind == Kind.ENUM64 else 32
-                for e_name, lo, hi in self.members(tid):
-                    value = lo | (hi << 32) if kind == Kind.ENUM64 else lo
-                    if signed and value >> (bits - 1):
-                        value -= 1 << bits
-                    found.setdefault(e_name, (tid, value))
+            top = self._field(1)[3::4]
+            types = self.types
+            for hit in _ENUM_KIND_BYTE.finditer(top):
+                tid = hit.start() + 1
+                _n, kind, vlen, signed, _s = self.header(tid)
+                start = self.offsets[tid - 1] + 12
+                if kind == Kind.ENUM64:
+                    entries: Iterator[Tuple[int, ...]] = struct.iter_unpack("<III", types[start : start + 12 * vlen])
+                    for e_name, lo, hi in entries:
+                        value = lo | (hi << 32)
+                        if signed and value >> 63:
+                            value -= 1 << 64
+                        found.setdefault(e_name, (tid, value))
+                else:
+                    fmt = "<Ii" if signed else "<II"
+                    for e_name, value in struct.iter_unpack(fmt, types[start : start + 8 * vlen]):
+                        found.setdefault(e_name, (tid, value))
             self._enum_by_name = found
         return self._enum_by_name
 
