@@ -81,6 +81,9 @@ AGAINST_PER_WEIGHT = 0.8
 GENERIC_PRIOR = -1.0
 # Candidates within this factor of the best one are rivals (see ambiguity).
 RIVAL_RATIO = 3.0
+# An ambiguous answer lists the candidates that hold this share of the probability (a
+# credible set), not only the rivals.
+CREDIBLE_SET = 0.9
 # An origin is ranked just above (confirmed) or below (not yet) its mechanism.
 ORIGIN_STEP = 0.01
 # Clause kinds an origin signature repeats from the mechanism it refines.
@@ -461,7 +464,8 @@ def _decider(a: Verdict, b: Verdict) -> Decider:
 
 def _ambiguity(ranked: Sequence[Verdict]) -> Optional[Ambiguity]:
     """The best specific candidate has rivals (specific, unrelated, within RIVAL_RATIO
-    of its score): the evidence does not choose between them."""
+    of its score): the evidence does not choose between them. The candidates are the top,
+    its rivals and the further specific ones in the CREDIBLE_SET."""
     top = ranked[0] if ranked else None
     if top is None or top.status == RULED_OUT or not top.anchored or top.signature.generic:
         return None
@@ -476,7 +480,19 @@ def _ambiguity(ranked: Sequence[Verdict]) -> Optional[Ambiguity]:
     ]
     if not rivals:
         return None
-    return Ambiguity(candidates=(top, *rivals), deciders=tuple(_decider(top, r) for r in rivals))
+    # The evidence cannot choose: the answer is every specific class it leaves credible, so the
+    # candidates go on down the ranking until they (and the generic classes between them) hold
+    # CREDIBLE_SET of the probability. A third class that the same unseen observable decides is
+    # not left out because context clauses (a driver, a forwarding path) lowered it.
+    listed = [top, *rivals]
+    mass = 0.0
+    for v in ranked:
+        if mass >= CREDIBLE_SET or v.status == RULED_OUT:
+            break
+        mass += v.score
+        if v not in listed and v.anchored and not v.signature.generic and not _related(v, top):
+            listed.append(v)
+    return Ambiguity(candidates=tuple(listed), deciders=tuple(_decider(top, r) for r in listed[1:]))
 
 
 def diagnose(

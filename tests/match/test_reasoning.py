@@ -229,6 +229,34 @@ def test_candidates_that_differ_only_in_what_was_not_seen_are_an_ambiguity_with_
     assert seen.status == "match" and seen.top.signature.id == "tcpv6-class"
 
 
+@pytest.mark.parametrize(("weight", "listed"), [(1.5, True), (3.0, False)])
+def test_an_ambiguity_lists_every_class_the_same_unseen_observable_decides_down_to_the_credible_set(
+    tmp_path, weight, listed
+):
+    a = _twin(tmp_path, "tcpv4-class", "{flags_all: [TCPV4]}")
+    b = _twin(tmp_path, "tcpv6-class", "{flags_all: [TCPV6]}")
+    # A third class that the same gso_type decides, lowered by a context clause the console
+    # contradicts (a path the public reports came through): below a third of the best, so no
+    # rival; listed while the two rivals hold less than 90% of the probability.
+    text = _TWIN.format(id="udp-class", clause="{flags_all: [UDP_L4]}").replace(
+        "tests:", f"  supporting:\n    - frames: [ip_forward]\n      weight: {weight}\ntests:"
+    )
+    (tmp_path / "udp-class.yaml").write_text(text)
+    c, errs = load_signature_file(tmp_path / "udp-class.yaml")
+    assert not errs, errs
+    diag = diagnose(_console(), [a, b, c])
+    score = {v.signature.id: v.score for v in diag.verdicts}
+    assert score["udp-class"] < score["tcpv4-class"] / 3
+    assert diag.status == "ambiguous"
+    names = [v.signature.id for v in diag.ambiguity.candidates]
+    assert (score["tcpv4-class"] + score["tcpv6-class"] < 0.9) is listed
+    if listed:
+        assert sorted(names[:2]) == ["tcpv4-class", "tcpv6-class"] and names[2] == "udp-class"
+        assert (names[0], "udp-class") in {d.between for d in diag.ambiguity.deciders}
+    else:
+        assert sorted(names) == ["tcpv4-class", "tcpv6-class"]
+
+
 def _fixed_in_v5_10(tmp_path: Path, sid: str, site_only: bool = False):
     """A twin (skb_segment site, nr_frags == 0 required) whose fix is in v5.10; ``site_only``:
     the nr_frags clause only supports it."""
