@@ -204,6 +204,15 @@ def _contribution(kind: str, required: bool, result: Tri, weight: float, backgro
     return math.log(bg) if required else 0.0
 
 
+def _counted_by_fix(e: Evidence) -> Evidence:
+    """A supporting kernel-version range the kernel falls outside says what the fix status
+    already says (this kernel is not in the affected range): its penalty counts once, by the
+    fix (FIXED_PENALTY), not again by the range."""
+    if e.kind != "kernel" or e.required or e.result is not Tri.FALSE or not e.contribution:
+        return e
+    return replace(e, contribution=0.0, why=f"{e.why + '; ' if e.why else ''}counted once, by the fix status")
+
+
 def _fix_evidence(fixes: Tuple[FixVerdict, ...], veto: bool = False) -> List[Evidence]:
     """``veto``: the kernel carrying the fix rules the class out (see ``_fixed_veto``)."""
     out = []
@@ -317,6 +326,8 @@ def evaluate_signature(
     fixes = tuple(
         FixVerdict(f, _observed_over_version(_fix_status(report.kernel, f, changelog), seen)) for f in sig.fixed_by
     )
+    if any(f.status.state in ("fixed", "not-affected") for f in fixes):
+        evidence = [_counted_by_fix(e) for e in evidence]
     evidence += _fix_evidence(fixes, _fixed_veto(fixes, evidence, report))
     required = [e for e in evidence if e.required]
     if any(e.result is Tri.FALSE for e in required):

@@ -284,6 +284,23 @@ def test_a_kernel_that_carries_the_fix_lowers_the_class_and_says_why(tmp_path):
     assert any(e.kind == "fix_status" and e.result is Tri.FALSE for e in by_id["fixed-class"].evidence)
 
 
+def test_a_version_range_the_fixed_kernel_falls_outside_is_counted_once_by_the_fix(tmp_path):
+    fixed = _fixed_in_v5_10(tmp_path, "fixed-class", site_only=True)
+    text = (tmp_path / "fixed-class.yaml").read_text().replace("fixed_by:", '    - kernel: {below: "5.10"}\nfixed_by:')
+    (tmp_path / "ranged-class.yaml").write_text(text.replace("id: fixed-class", "id: ranged-class"))
+    ranged, errs = load_signature_file(tmp_path / "ranged-class.yaml")
+    assert not errs, errs
+    report = CrashReport(**{**_console(SharedInfo(nr_frags=0)).__dict__, "kernel": Kernel(release="6.1.0")})
+    plain, with_range = (diagnose(report, [sig]).verdicts[0] for sig in (fixed, ranged))
+    (version,) = [e for e in with_range.evidence if e.kind == "kernel"]
+    assert version.result is Tri.FALSE and version.contribution == 0.0 and "by the fix status" in version.why
+    assert with_range.log_score == pytest.approx(plain.log_score)
+    # On a kernel without the fix the range is the only word on the version: it counts.
+    old = CrashReport(**{**report.__dict__, "kernel": Kernel(release="5.4.0")})
+    (inside,) = [e for e in diagnose(old, [ranged]).verdicts[0].evidence if e.kind == "kernel"]
+    assert inside.result is Tri.TRUE and inside.contribution > 0
+
+
 @pytest.mark.parametrize(
     "taint, shinfo, expect",
     [
