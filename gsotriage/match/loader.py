@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -348,12 +350,89 @@ def _validated_marker(digest: str) -> Optional[Path]:
     return Path(base) / "gsotriage" / "validated-signatures" / key
 
 
+# The modules whose objects a parsed library holds: a cached library is only reused by the
+# code that wrote it (the version number does not change between commits).
+_PICKLED_CODE = ("match", "kernel", "model.py", "errors.py")
+
+
+def _code_digest() -> str:
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for part in _PICKLED_CODE:
+        path = root / part
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _parsed_cache(digest: str, files: Sequence[Path]) -> Optional[Path]:
+    """Where the parsed library of this exact content, these paths and this code is kept.
+
+    Parsing 80-odd YAML files costs more than matching them against a crash (~100 ms of a
+    0.5 s vmcore triage), so the parsed library is pickled beside the validation marker.
+    ``GSOTRIAGE_LIBRARY_CACHE=0`` turns it off."""
+    if os.environ.get("GSOTRIAGE_LIBRARY_CACHE", "1") == "0" or not files:
+        return None
+    from gsotriage import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    try:
+        code = _code_digest()
+    except OSError:
+        return None
+    key = hashlib.sha256(
+        "\0".join([digest, __version__, code, schema_json(), *(str(f) for f in files)]).encode()
+    ).hexdigest()[:24]
+    return Path(base) / "gsotriage" / "parsed-signatures" / f"{key}.pickle"
+
+
+def _private(path: Path) -> bool:
+    """The file and its directory belong to this user and nobody else can write them: a
+    pickle runs code when loaded, so one another user could have written is never read."""
+    for p in (path, path.parent):
+        st = p.stat()
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return False
+    return True
+
+
+def _read_parsed(path: Optional[Path], digest: str) -> Optional[Library]:
+    if path is None:
+        return None
+    try:
+        if not _private(path):
+            return None
+        with open(path, "rb") as f:
+            lib = pickle.load(f)  # noqa: S301 - our own file, private to this user (_private)
+    except Exception:  # absent, unreadable, truncated or from other code: parse again
+        return None
+    return lib if isinstance(lib, Library) and lib.digest == digest and not lib.errors else None
+
+
+def _write_parsed(path: Optional[Path], lib: Library) -> None:
+    if path is None or lib.errors:
+        return
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".parsed-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(lib, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, pickle.PicklingError, AttributeError, TypeError):
+        pass  # a read-only or full cache only costs the parse next run
+
+
 def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
     """Load and validate a signature library.
 
     Validating 40-odd files against the JSON Schema costs more than the rest of a
     text triage, so a library whose exact bytes (and this tool version and schema)
     already passed is not validated again; any change to any file re-validates.
+    A library that loaded without errors is kept parsed (see ``_parsed_cache``).
     """
     files = _files(paths if paths else [builtin_signature_dir()])
     h = hashlib.sha256()
@@ -366,6 +445,10 @@ def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
         data = contents[f] if isinstance(contents[f], bytes) else b"unreadable"
         h.update(f.name.encode() + b"\0" + data + b"\0")
     digest = "sha256:" + h.hexdigest()[:16]
+    parsed = _parsed_cache(digest, files)
+    cached = _read_parsed(parsed, digest)
+    if cached is not None:
+        return cached
     marker = _validated_marker(digest) if files else None
     try:
         validate = marker is None or not marker.exists()
@@ -401,7 +484,9 @@ def load_library(paths: Optional[Sequence[Path]] = None) -> Library:
             marker.touch()
         except OSError:
             pass  # a read-only home only costs the validation time next run
-    return Library(tuple(sigs), tuple(errors), digest, tuple(str(f) for f in files))
+    lib = Library(tuple(sigs), tuple(errors), digest, tuple(str(f) for f in files))
+    _write_parsed(parsed, lib)
+    return lib
 
 
 def schema_json() -> str:

@@ -64,5 +64,9 @@ class Pattern:
     def search(self, s: str) -> bool:
         return self._search(s)
 
+    def __reduce__(self) -> Any:
+        # Pickled (the parsed-library cache) as its text; compiled again when loaded.
+        return (Pattern, (self.text,))
+
     def __repr__(self) -> str:
         return f"Pattern({self.text!r})"

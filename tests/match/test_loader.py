@@ -114,3 +114,92 @@ def test_a_validated_library_is_revalidated_when_any_byte_changes(tmp_path, monk
     again = load_library([d])
     assert again.digest != first.digest
     assert len(again.errors) == 1 and "severity" in again.errors[0].message
+
+
+def _shape(lib) -> tuple:
+    """What a library says, clause by clause (clause objects compare by identity)."""
+    return (
+        lib.digest,
+        lib.paths,
+        lib.errors,
+        tuple(
+            (
+                s.id,
+                s.title,
+                s.refines,
+                s.fixed_by,
+                tuple((c.clause.describe(), c.required, c.weight) for c in s.clauses),
+            )
+            for s in lib.signatures
+        ),
+    )
+
+
+def _parsed(tmp_path: Path) -> list:
+    where = tmp_path / "cache" / "gsotriage" / "parsed-signatures"
+    return sorted(where.iterdir()) if where.is_dir() else []
+
+
+def test_a_library_that_loaded_cleanly_is_reused_parsed_until_a_byte_changes(tmp_path, monkeypatch):
+    import gsotriage.match.loader as loader
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    d = tmp_path / "sigs"
+    d.mkdir()
+    f = write(d, "good", MINIMAL.format(id="good"))
+    first = load_library([d])
+    assert first.errors == () and len(_parsed(tmp_path)) == 1
+    # The second load parses nothing: the pickled library comes back equal.
+    real = loader.parse_signature
+    monkeypatch.setattr(loader, "parse_signature", lambda *a, **k: pytest.fail("parsed again"))
+    again = load_library([d])
+    assert (
+        _shape(again) == _shape(first)
+        and again.signatures[0].clauses[0].clause.describe() == "exception in skb_segment"
+    )
+    # Any byte of any file makes another key: parsed (and validated) again.
+    monkeypatch.setattr(loader, "parse_signature", real)
+    f.write_text(f.read_text().replace("severity: low", "severity: loud"))
+    bad = load_library([d])
+    assert len(bad.errors) == 1 and "severity" in bad.errors[0].message
+    assert len(_parsed(tmp_path)) == 1  # a library with errors is never kept
+
+
+def test_a_damaged_parsed_library_is_parsed_again_and_the_cache_can_be_turned_off(tmp_path, monkeypatch):
+    import gsotriage.match.loader as loader
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    d = tmp_path / "sigs"
+    d.mkdir()
+    write(d, "good", MINIMAL.format(id="good"))
+    first = load_library([d])
+    (kept,) = _parsed(tmp_path)
+    kept.write_bytes(kept.read_bytes()[:40])  # truncated
+    assert _shape(load_library([d])) == _shape(first)
+    monkeypatch.setenv("GSOTRIAGE_LIBRARY_CACHE", "0")
+    for p in _parsed(tmp_path):
+        p.unlink()
+    assert _shape(load_library([d])) == _shape(first) and _parsed(tmp_path) == []
+    # A parsed library anybody else could have written is not loaded (a pickle runs code).
+    monkeypatch.delenv("GSOTRIAGE_LIBRARY_CACHE")
+    load_library([d])
+    (kept,) = _parsed(tmp_path)
+    kept.parent.chmod(0o777)
+    monkeypatch.setattr(loader, "parse_signature", lambda *a, **k: pytest.fail("parsed: the shared pickle was refused"))
+    with pytest.raises(pytest.fail.Exception, match="the shared pickle was refused"):
+        load_library([d])
+
+
+def test_the_builtin_library_matches_the_same_from_its_parsed_copy(tmp_path, monkeypatch):
+    from gsotriage.analysis import analyze_path
+    from tests.conftest import CASES
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fresh = load_library()
+    cached = load_library()
+    assert _parsed(tmp_path) and _shape(cached) == _shape(fresh) and cached is not fresh
+    case = str(CASES / "reconstructed-rhel8-seed-vmcore-dmesg.txt")
+    docs = [analyze_path(case, lib).document for lib in (fresh, cached)]
+    for doc in docs:
+        doc.pop("tool", None)
+    assert docs[0] == docs[1]
