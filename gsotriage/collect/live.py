@@ -20,6 +20,7 @@ from gsotriage.errors import InputError
 from gsotriage.model import CrashReport, Event, Kernel, Source, report_from_dict, report_to_dict
 
 from .dump import ParseLog
+from .program import lean_drgn_helpers
 
 __all__ = ["QMP_TIMEOUT", "QmpTimeouts", "collect_live", "collect_qmp", "probe_qmp"]
 
@@ -79,6 +80,8 @@ def _load(prog: Any, vmlinux: Optional[str], debuginfo: Sequence[str], notes: Li
 def collect_live(vmlinux: Optional[str], debuginfo: Sequence[str], parse_log: ParseLog) -> CrashReport:
     """Analyse the running kernel through /proc/kcore (root required)."""
     import drgn
+
+    lean_drgn_helpers()
 
     if not os.path.exists("/proc/kcore"):
         raise InputError(
@@ -154,6 +157,8 @@ def probe_qmp(socket_path: str, timeout: float = QMP_TIMEOUT) -> None:
 def _attach(socket_path: str) -> Any:
     import drgn
 
+    lean_drgn_helpers()
+
     prog = drgn.Program()
     try:
         prog.set_qemu_qmp(socket_path)
@@ -227,6 +232,8 @@ def collect_qmp(
 ) -> CrashReport:
     """A running QEMU guest over its QMP socket (drgn 0.3: ``Program.set_qemu_qmp``), under deadlines."""
     import drgn
+
+    lean_drgn_helpers()
 
     limits = timeouts or QmpTimeouts()
     if getattr(drgn.Program, "set_qemu_qmp", None) is None:

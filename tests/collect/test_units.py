@@ -111,3 +111,39 @@ def test_bad_inputs(tmp_path: Path) -> None:
     flat.write_bytes(_flattened([(0, _kdump_header(b"6.1.0"))], end=False))
     with pytest.raises(InputError, match="flattened kdump: truncated"):
         read_report(str(flat))
+
+
+def _helper_modules_after(code: str) -> list:
+    import json
+    import subprocess
+
+    code = "PREFIX = 'drgn.helpers.linux.'\n" + code
+    import sys
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code + "\nimport json, sys\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith(PREFIX))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_the_drgn_helpers_package_is_entered_without_importing_every_helper():
+    lean = _helper_modules_after(
+        "from gsotriage.collect.program import lean_drgn_helpers\nlean_drgn_helpers()\n"
+        "from drgn.helpers.linux.printk import get_dmesg\nassert callable(get_dmesg)"
+    )
+    full = _helper_modules_after("import drgn.helpers.linux")
+    assert "drgn.helpers.linux.printk" in lean and len(lean) < len(full)
+    assert "drgn.helpers.linux.cgroup" in full and "drgn.helpers.linux.cgroup" not in lean
+    # A package someone imported before is left as it is.
+    before = _helper_modules_after(
+        "import drgn.helpers.linux\nfrom gsotriage.collect.program import lean_drgn_helpers\nlean_drgn_helpers()\n"
+        "import drgn.helpers.linux as p\nassert hasattr(p, 'get_dmesg')"
+    )
+    assert before == full
