@@ -218,6 +218,8 @@ class Skb:
     head: Optional[int] = None
     data: Optional[int] = None
     shinfo: SharedInfo = field(default_factory=SharedInfo)
+    # References held (skb->users): skb_segment_list() returns the skb it was given with one more.
+    users: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -264,12 +264,22 @@ def decode_skb(prog: Any, skb: Any, origin: str, release: Optional[str], notes: 
         head=g("head", lambda: int(skb.head.value_())),
         data=g("data", lambda: int(skb.data.value_())),
         shinfo=_decode_shinfo(prog, skb, release, ctx),
+        users=g("users", lambda: _users(skb)),
     )
     notes.extend(ctx.fault_notes())
     notes.extend(ctx.notes[:10])
     if len(ctx.notes) > 10:
         notes.append(f"skb {addr:#x}: {len(ctx.notes) - 10} more unreadable fields")
     return out
+
+
+def _users(skb: Any) -> int:
+    """skb->users: a refcount_t since v4.13 (633547973ffc), an atomic_t before."""
+    users = skb.users
+    try:
+        return int(users.refs.counter.value_())
+    except (AttributeError, LookupError):
+        return int(users.counter.value_())
 
 
 def _dev_name(skb: Any) -> Optional[str]:

@@ -17,7 +17,7 @@ source it was read from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import FrozenSet, Iterable, List, Mapping, Tuple
+from typing import FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from gsotriage.kernel.symbols import base_name
 
@@ -28,6 +28,7 @@ __all__ = [
     "StateChange",
     "affected_fields",
     "changes_for",
+    "list_segmented",
     "path_flags",
     "reset_by_path",
 ]
@@ -201,6 +202,32 @@ def reset_by_path(flags: Iterable[str], facts: Iterable[PathFact], seen: Iterabl
         implies_flags={},
         since="v2.6",
         source="; ".join(f.source for f in facts),
+    )
+
+
+# The GSO flags whose callbacks call the list variants (and so skb_segment_list()).
+_LIST_CALLERS = frozenset({"UDP_L4", "TCPV4", "TCPV6"})
+
+
+def list_segmented(flags: Iterable[str], users: Optional[int]) -> Optional[StateChange]:
+    """skb_segment_list() ran on this skb: the reset shape (all GSO fields zero below a GSO
+    callback that tested ``flags``) on an skb holding an extra reference. skb_segment_list()
+    ends with skb_gso_reset() and skb_get() and returns the skb it was given; a segment that
+    skb_segment() built has zero GSO fields too, but one reference. Without DWARF the inlined
+    list fix-up that proves FRAGLIST is not seen; this shape proves it."""
+    if users is None or users < 2 or not _LIST_CALLERS & set(flags):
+        return None
+    return StateChange(
+        name=f"gso_type is 0 and skb->users is {users} below a {'|'.join(sorted(_LIST_CALLERS & set(flags)))} "
+        "GSO callback: skb_segment_list() ran (it ends with skb_gso_reset() and skb_get())",
+        after=frozenset(),
+        during=frozenset(),
+        fields=_GSO | _FRAG_LIST | _LENGTHS,
+        implies_flags={"shinfo.gso_type": ("FRAGLIST",)},
+        since="v5.6",
+        source="net/core/skbuff.c skb_segment_list(): 'skb_gso_reset(skb); skb->prev = tail; ... skb_get(skb); "
+        "return skb;' (3a1296a38d0c, v5.6), called only by the fraglist paths of __udp_gso_segment() and "
+        "tcp4/6_gso_segment()",
     )
 
 

@@ -5,6 +5,7 @@ facts, a fixed kernel, and one score that agrees with the ranking on every real 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import List
 
@@ -141,6 +142,25 @@ def test_a_gso_callback_on_the_path_proves_its_flags_and_an_all_zero_gso_type_be
     # TCP's callback tests TCPV4 first.
     tcp = _fraglist_dump_report("tcp4_gso_segment")
     assert build_clause({"skb": {"flags_any": ["TCPV4", "TCPV6"]}}).evaluate(tcp).value is Tri.TRUE
+
+
+@pytest.mark.parametrize("site", ["__udp_gso_segment", "tcp4_gso_segment"])
+def test_the_reset_shape_on_an_skb_with_an_extra_reference_proves_skb_segment_list_ran_without_dwarf(site):
+    """skb_segment_list() ends with skb_gso_reset() and skb_get(): below a GSO callback, zero GSO
+    fields and skb->users 2 are its shape (read on both factory kernels' dumps); a segment that
+    skb_segment() built has zero GSO fields and one reference (the seed's 'segs')."""
+    fraglist = {"skb": {"flags_all": ["FRAGLIST"]}}
+    listed = build_clause(fraglist).evaluate(_fraglist_dump_report(site, users=2))
+    assert listed.value is Tri.TRUE and "FRAGLIST" in listed.observed
+    for users in (1, None):  # a fresh segment, or a reference count nobody read
+        assert build_clause(fraglist).evaluate(_fraglist_dump_report(site, users=users)).value is Tri.UNKNOWN
+    # Outside a GSO callback the same skb proves nothing.
+    other = replace(
+        _fraglist_dump_report(site, users=2),
+        panic=Panic(kind=PanicKind.NULL_DEREF, function="dev_hard_start_xmit"),
+        frames=(Frame("sch_direct_xmit"),),
+    )
+    assert build_clause(fraglist).evaluate(other).value is Tri.FALSE
 
 
 def test_a_non_zero_gso_type_lacking_the_tested_flag_stays_an_observed_contradiction():

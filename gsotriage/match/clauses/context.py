@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from gsotriage.kernel.skbstate import StateChange, affected_fields, changes_for, path_flags, reset_by_path
+from gsotriage.kernel.skbstate import (
+    StateChange,
+    affected_fields,
+    changes_for,
+    list_segmented,
+    path_flags,
+    reset_by_path,
+)
 from gsotriage.model import CrashReport
 
 __all__ = ["EvalContext", "crash_stack"]
@@ -77,6 +84,11 @@ class EvalContext:
             # fix-up unseen without DWARF, ...). A non-zero gso_type lacking them is no known
             # rewrite: it stays observed, and contradicts what needs the flags.
             change = reset_by_path(proven, facts, seen)
+            listed = list_segmented(proven, report.skbs[0].users)
+            if listed is not None:
+                change = listed
+                for path, flags in listed.implies_flags.items():
+                    implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
             for f in change.fields:
                 changes.setdefault(f, change)
         return cls(report, stack, changes, implied)
