@@ -102,11 +102,16 @@ def test_every_builtin_file_points_editors_at_the_schema(path):
     assert path.read_text().startswith("# yaml-language-server: $schema=../gsotriage/schemas/signature.schema.json")
 
 
-def test_a_validated_library_is_revalidated_when_any_byte_changes(tmp_path, monkeypatch):
+def _one_good_signature(tmp_path: Path, monkeypatch) -> tuple:
+    """A library directory holding one valid signature, with a private cache directory."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     d = tmp_path / "sigs"
     d.mkdir()
-    f = write(d, "good", MINIMAL.format(id="good"))
+    return d, write(d, "good", MINIMAL.format(id="good"))
+
+
+def test_a_validated_library_is_revalidated_when_any_byte_changes(tmp_path, monkeypatch):
+    d, f = _one_good_signature(tmp_path, monkeypatch)
     first = load_library([d])
     assert first.errors == () and list((tmp_path / "cache" / "gsotriage" / "validated-signatures").iterdir())
     assert load_library([d]).errors == ()  # cached verdict: same bytes
@@ -143,10 +148,7 @@ def _parsed(tmp_path: Path) -> list:
 def test_a_library_that_loaded_cleanly_is_reused_parsed_until_a_byte_changes(tmp_path, monkeypatch):
     import gsotriage.match.loader as loader
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    d = tmp_path / "sigs"
-    d.mkdir()
-    f = write(d, "good", MINIMAL.format(id="good"))
+    d, f = _one_good_signature(tmp_path, monkeypatch)
     first = load_library([d])
     assert first.errors == () and len(_parsed(tmp_path)) == 1
     # The second load parses nothing: the pickled library comes back equal.
@@ -168,10 +170,7 @@ def test_a_library_that_loaded_cleanly_is_reused_parsed_until_a_byte_changes(tmp
 def test_a_damaged_parsed_library_is_parsed_again_and_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     import gsotriage.match.loader as loader
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    d = tmp_path / "sigs"
-    d.mkdir()
-    write(d, "good", MINIMAL.format(id="good"))
+    d, _f = _one_good_signature(tmp_path, monkeypatch)
     first = load_library([d])
     (kept,) = _parsed(tmp_path)
     kept.write_bytes(kept.read_bytes()[:40])  # truncated
