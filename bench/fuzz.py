@@ -19,7 +19,8 @@ Targets (each runs in its own worker process, restarted after a hang or a death)
 Reported per target: examples run, internal errors (an exception other than the
 documented input errors; distinct by type and place, each with a reproducer saved
 under --out), hangs (no answer within --hang seconds; the input is saved), worst
-time for one input, and worst seconds per MB over inputs of at least 256 KiB.
+time for one input, and worst seconds per MB over inputs of at least 256 KiB (the
+inputs behind both are kept under --out as slowest-<target> and steepest-<target>).
 
 Usage: python bench/fuzz.py --minutes 10 [--targets text,parse,...] [--seed N] [--out DIR]
 """
@@ -206,6 +207,7 @@ def worker(name: str, seed: int, out: Path) -> None:
         run, allowed = make_target(name, Path(tmp))
         current = out / f"current-{name}"
         slowest = out / f"slowest-{name}.seconds"
+        steepest = out / f"steepest-{name}.seconds-per-mib"
         while True:
             data, packed = (
                 wrap(rng, mutate(rng, rng.choice(pool), pool))
@@ -231,6 +233,12 @@ def worker(name: str, seed: int, out: Path) -> None:
             if took > (float(slowest.read_text()) if slowest.exists() else 0.0):
                 (out / f"slowest-{name}").write_bytes(data)
                 slowest.write_text(str(took))
+            # The input with the worst seconds per MiB (of those >= 256 KiB) too: a superlinear
+            # path shows there, not in the absolute slowest (usually the largest input).
+            per_mib = took / (len(data) / (1 << 20)) if len(data) >= 256 << 10 else 0.0
+            if per_mib > (float(steepest.read_text()) if steepest.exists() else 0.0):
+                (out / f"steepest-{name}").write_bytes(data)
+                steepest.write_text(str(per_mib))
             line = {"bytes": len(data), "packed": packed, "seconds": took, "error": error}
             print(json.dumps(line), flush=True)
 
