@@ -409,6 +409,10 @@ def _read_parsed(path: Optional[Path], digest: str) -> Optional[Library]:
     return lib if isinstance(lib, Library) and lib.digest == digest and not lib.errors else None
 
 
+# Parsed libraries kept: each edit of a library directory makes a new one.
+_PARSED_KEPT = 8
+
+
 def _write_parsed(path: Optional[Path], lib: Library) -> None:
     if path is None or lib.errors:
         return
@@ -422,8 +426,11 @@ def _write_parsed(path: Optional[Path], lib: Library) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-    except (OSError, pickle.PicklingError, AttributeError, TypeError):
-        pass  # a read-only or full cache only costs the parse next run
+        kept = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[_PARSED_KEPT:]:
+            old.unlink()
+    except Exception:  # noqa: S110 - a read-only or full cache only costs the parse next run
+        pass
 
 
 def load_library(paths: Optional[Sequence[Path]] = None) -> Library:

@@ -202,3 +202,13 @@ def test_the_builtin_library_matches_the_same_from_its_parsed_copy(tmp_path, mon
     for doc in docs:
         doc.pop("tool", None)
     assert docs[0] == docs[1]
+
+
+def test_the_parsed_cache_keeps_only_the_newest_libraries(tmp_path, monkeypatch):
+    import gsotriage.match.loader as loader
+
+    d, f = _one_good_signature(tmp_path, monkeypatch)
+    for i in range(loader._PARSED_KEPT + 3):  # a signature author editing the file in place
+        f.write_text(MINIMAL.format(id="good").replace("title: t", f"title: t{i}"))
+        assert load_library([d]).errors == ()
+    assert len(_parsed(tmp_path)) == loader._PARSED_KEPT
