@@ -51,15 +51,10 @@ class StackInfo:
 
 
 def _symbol(prog: Any, pc: int, interrupted: bool) -> Any:
-    """The symbol for a pc; return addresses are looked up at pc - 1 (calls to noreturn functions).
-
-    A frame unwound through a page the dump lacks can carry pc 0: no symbol, not an error."""
-    address = pc if interrupted else pc - 1
-    if address <= 0:
-        return None
+    """The symbol for a pc; return addresses are looked up at pc - 1 (calls to noreturn functions)."""
     try:
-        return prog.symbol(address)
-    except (LookupError, OverflowError):
+        return prog.symbol(pc if interrupted else pc - 1)
+    except LookupError:
         return None
 
 
