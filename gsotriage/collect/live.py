@@ -233,8 +233,6 @@ def collect_qmp(
     """A running QEMU guest over its QMP socket (drgn 0.3: ``Program.set_qemu_qmp``), under deadlines."""
     import drgn
 
-    lean_drgn_helpers()
-
     limits = timeouts or QmpTimeouts()
     if getattr(drgn.Program, "set_qemu_qmp", None) is None:
         raise InputError(f"qmp:{socket_path}: this drgn ({drgn.__version__}) has no Program.set_qemu_qmp; drgn >= 0.3")

@@ -54,6 +54,12 @@ def _site(report: CrashReport) -> List[str]:
     return site
 
 
+def _imply(implied: Dict[str, Tuple[str, ...]], more: Mapping[str, Tuple[str, ...]]) -> None:
+    """Add the entry flags ``more`` proves to ``implied`` (field path -> flags), keeping order."""
+    for path, flags in more.items():
+        implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
+
+
 @dataclass(frozen=True)
 class EvalContext:
     report: CrashReport
@@ -72,11 +78,10 @@ class EvalContext:
         found = changes_for(site, callers)
         implied: Dict[str, Tuple[str, ...]] = {}
         for change in found:
-            for path, flags in change.implies_flags.items():
-                implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
+            _imply(implied, change.implies_flags)
         proven, facts, seen = path_flags(site, callers)
         if proven:
-            implied["shinfo.gso_type"] = tuple(dict.fromkeys([*implied.get("shinfo.gso_type", ()), *proven]))
+            _imply(implied, {"shinfo.gso_type": proven})
         changes = dict(affected_fields(found))
         if proven and "shinfo.gso_type" not in changes and report.skbs[0].shinfo.gso_type == 0:
             # The path tested flags the crash-time gso_type lacks, and it is all zero:
@@ -87,8 +92,7 @@ class EvalContext:
             listed = list_segmented(proven, report.skbs[0].users)
             if listed is not None:
                 change = listed
-                for path, flags in listed.implies_flags.items():
-                    implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
+                _imply(implied, listed.implies_flags)
             for f in change.fields:
                 changes.setdefault(f, change)
         return cls(report, stack, changes, implied)
