@@ -33,7 +33,7 @@ _THREAD_SIZE = 16384  # x86_64 default (KASAN doubles it; only used as a fallbac
 class StackInfo:
     """What the unwind found; drgn objects stay out of it except ``trace``."""
 
-    trace: Any = None  # drgn.StackTrace
+    trace: Any = None  # the drgn.StackFrames the unwind vouches for (see _vouched)
     exception_index: Optional[int] = None  # index of the interrupted frame group's first frame
     function: Optional[str] = None
     offset: Optional[int] = None
@@ -52,10 +52,48 @@ class StackInfo:
 
 def _symbol(prog: Any, pc: int, interrupted: bool) -> Any:
     """The symbol for a pc; return addresses are looked up at pc - 1 (calls to noreturn functions)."""
-    try:
-        return prog.symbol(pc if interrupted else pc - 1)
-    except LookupError:
+    address = pc if interrupted else pc - 1
+    if address <= 0:
         return None
+    try:
+        return prog.symbol(address)
+    except (LookupError, OverflowError):
+        return None
+
+
+# Architectures whose kernel lives in the upper half of the address space: a pc
+# with the top bit clear is a user-mode address there.
+_UPPER_HALF_KERNEL = frozenset({"X86_64", "AARCH64", "PPC64", "RISCV64"})
+
+
+def _kernel_pc(prog: Any, pc: int) -> bool:
+    try:
+        arch = prog.platform.arch.name
+    except Exception:
+        arch = ""
+    return bool(pc >> 63) if arch in _UPPER_HALF_KERNEL else pc != 0
+
+
+def _vouched(prog: Any, frames: List[Any], notes: List[str]) -> List[Any]:
+    """The frames of the kernel stack, cut where the unwind leaves it.
+
+    A frame unwound from a system call's or a user-mode interrupt's ``pt_regs`` carries the
+    user-mode pc: it is kept as the stack's last frame, and what drgn unwinds past it (user
+    memory read with kernel unwind tables) is not a stack. A return address that is not a
+    kernel address (0, seen when the unwinder read a stack page the dump lacks) ends the
+    frames the unwind can vouch for; the ones below it are unknown, and a note says so."""
+    for i, f in enumerate(frames):
+        pc = int(f.pc)
+        if _kernel_pc(prog, pc):
+            continue
+        if f.interrupted or i == 0:
+            return frames[: i + 1]
+        notes.append(
+            f"the unwind stopped at frame #{i}: return address {pc:#x} is not a kernel address (a stack page "
+            "the dump lacks, or a corrupt stack); the frames below it are unknown"
+        )
+        return frames[:i]
+    return frames
 
 
 def _module_name(prog: Any, pc: int) -> Optional[str]:
@@ -109,11 +147,10 @@ def _irq_stack(prog: Any, cpu: Optional[int]) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _find_exception(trace: Any) -> Optional[int]:
+def _find_exception(frames: List[Any]) -> Optional[int]:
     """Index of the first frame of the interrupted group below the top: a pt_regs
     boundary in kernel mode. The pt_regs of a system call (user-mode RIP) at the
     bottom of the stack is not an exception."""
-    frames = list(trace)
     for i in range(1, len(frames)):
         if frames[i].interrupted and frames[i].pc != frames[i - 1].pc and int(frames[i].pc) >> 63:
             return i
@@ -123,13 +160,12 @@ def _find_exception(trace: Any) -> Optional[int]:
 def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
     """Unwind ``thread`` (a drgn.Thread) into frames laid out like crash(8) ``bt``."""
     info = StackInfo()
-    trace = thread.stack_trace()
-    info.trace = trace
-    frames = list(trace)
+    frames = _vouched(prog, list(thread.stack_trace()), info.notes)
+    info.trace = frames
     if not frames:
         info.notes.append("the crashed thread's stack trace is empty")
         return info
-    exc = _find_exception(trace)
+    exc = _find_exception(frames)
     start = 0
     if exc is not None:
         info.exception_index = exc

@@ -166,17 +166,19 @@ def test_one_page_missing(elf_seed: Manifest, baseline: Dict[str, Any], tmp_path
     assert "Traceback" not in stderr, stderr[-2000:]
     report = doc["report"]
     assert report["panic"]["function"] == "skb_segment"
-    if any(n.startswith("stack unwind failed: OverflowError") for n in report["notes"]):
-        # Known, open (stop 19): on some boots' layouts the unwinder needs the punched page too,
-        # a frame comes back with pc 0, its pc - 1 lookup overflows and the dump's stack is
-        # dropped for the kernel log's (which lacks the inline frame). A fix that keeps the
-        # frames up to it changed the no-debuginfo sysrq comparison; see the stop 19 note.
-        pytest.xfail("the unwinder needed the missing page: a pc-0 frame (known, open)")
+    assert not any(n.startswith("stack unwind failed") for n in report["notes"]), report["notes"]
     assert report["panic"] == baseline["panic"]
     names = [f["function"] for f in report["frames"]]
-    assert names == [f["function"] for f in baseline["frames"]]
+    want = [f["function"] for f in baseline["frames"]]
+    # On some boots' layouts the unwinder needs the punched page too (seen on a 6.1.192 dump:
+    # a frame's return address was read there and came back 0). The frames up to it are the
+    # intact dump's, the rest are not guessed, and the report says where the unwind stopped.
+    assert names == want[: len(names)], (names, want)
+    if len(names) < len(want):
+        assert any(n.startswith("the unwind stopped at frame") for n in report["notes"]), report["notes"]
+        assert report["frames_complete"] is False
     for fn in elf_seed.expect.get("frames", [])[1:]:
-        assert fn in names, (fn, names)
+        assert fn in names or fn in want[len(names) :], (fn, names)
 
     notes = report["notes"]
     skb = _subject(report, skb_addr)
