@@ -88,6 +88,7 @@ _ADDRESS_FIELDS = frozenset(
         "dev_address",
         "page",
         "next",
+        "clone_partners",
     }
 )
 
@@ -220,6 +221,10 @@ class Skb:
     shinfo: SharedInfo = field(default_factory=SharedInfo)
     # References held (skb->users): skb_segment_list() returns the skb it was given with one more.
     users: Optional[int] = None
+    # Other allocated sk_buffs that are clones of this packet (cloned set, the same headers in
+    # another head): read from a dump's slab caches when the path may have uncloned this one.
+    # None: not searched (or the search was cut short); (): searched, none.
+    clone_partners: Optional[Tuple[int, ...]] = None
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,10 @@ def full_report(
         notes.append("frames taken from the kernel log (the dump's stack could not be unwound)")
     if info is not None:
         notes.extend(info.notes)
+    if skbs:
+        provisional = dataclasses.replace(base, panic=panic, frames=frames, skbs=skbs)
+        skbs = guard(notes, "clone-partner search", lambda: _with_clone_partners(prog, provisional, notes)) or skbs
+        timer.lap("partners")
     if self_info is not None and self_info.globals_missing:
         notes.append("globals without a known type (not read): " + ", ".join(sorted(self_info.globals_missing)[:20]))
     timer.lap("assemble")
@@ -180,6 +184,25 @@ def full_report(
         modules=modules if modules is not None else base.modules,
         notes=tuple(_dedupe([*notes, *base.notes])),
     )
+
+
+# Seconds the clone-partner walk may take: the struct page array of a small VM is read in
+# tens of milliseconds; on a machine with hundreds of GB it is cut short and says so.
+_PARTNER_BUDGET = 3.0
+
+
+def _with_clone_partners(prog: Any, report: CrashReport, notes: List[str]) -> Tuple[Skb, ...]:
+    """The skbs, the subject with its clone partners when the path may have uncloned it
+    (gsotriage.kernel.skbstate): its entry ``cloned`` is then in another sk_buff."""
+    from gsotriage.kernel.skbstate import rewrites
+
+    from .partners import clone_partners
+
+    subject = report.skbs[0]
+    if subject.cloned is not False or "cloned" not in rewrites(report).changes:
+        return report.skbs
+    found = clone_partners(prog, subject, _PARTNER_BUDGET, notes)
+    return (dataclasses.replace(subject, clone_partners=found), *report.skbs[1:])
 
 
 def _dedupe(items: List[str]) -> List[str]:

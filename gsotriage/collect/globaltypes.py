@@ -40,10 +40,17 @@ GLOBAL_TYPES: Dict[str, str] = {
     "max_low_pfn": "unsigned long",
     "high_memory": "void *",
     "mem_section": "struct mem_section **",
+    # drgn's for_each_valid_page_range(); without it drgn walks all NR_MEM_SECTIONS roots (c4e1be9ec113, v4.13)
+    "__highest_present_section_nr": "unsigned long",
     "page_offset_base": "unsigned long",
     "vmemmap_base": "unsigned long",
     "vmalloc_base": "unsigned long",
     "slab_caches": "struct list_head",
+    # the sk_buff slab caches (collect/partners.py): globals before aa70d2d16f28 (v6.9), net_hotdata since
+    "skbuff_head_cache": "struct kmem_cache *",
+    "skbuff_cache": "struct kmem_cache *",
+    "skbuff_fclone_cache": "struct kmem_cache *",
+    "net_hotdata": "struct net_hotdata",
     "jiffies": "volatile unsigned long",
     # the kernel log (drgn's printk helpers)
     "prb": "struct printk_ringbuffer *",

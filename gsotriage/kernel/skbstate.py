@@ -16,21 +16,26 @@ source it was read from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import FrozenSet, Iterable, List, Mapping, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from gsotriage.kernel.symbols import base_name
+from gsotriage.model import CrashReport
 
 __all__ = [
     "CHANGES",
     "PATH_FACTS",
     "PathFact",
+    "Rewrites",
     "StateChange",
     "affected_fields",
     "changes_for",
+    "crash_site",
+    "crash_stack",
     "list_segmented",
     "path_flags",
     "reset_by_path",
+    "rewrites",
 ]
 
 # skb field paths, as the signature clauses name them (gsotriage.match.clauses.skb).
@@ -38,6 +43,8 @@ _GSO = frozenset({"shinfo.gso_size", "shinfo.gso_segs", "shinfo.gso_type"})
 _FRAG_LIST = frozenset({"shinfo.frag_list", "shinfo.frag_list_count", "frag_list_members"})
 _LENGTHS = frozenset({"len", "data_len", "headlen", "truesize"})
 _NEAR = 3  # caller frames searched for a mutator in progress
+# Fields a rewrite can only clear (1 -> 0): a set value at the crash was set at entry too.
+_CLEARED = frozenset({"cloned"})
 # The fraglist GSO fix-ups that run after skb_segment_list() (some inlined into their callers).
 _UDP_LIST = frozenset({"__udp_gso_segment_list", "__udpv4_gso_segment_list_csum", "__udpv6_gso_segment_list_csum"})
 _TCP4_LIST = frozenset({"__tcp4_gso_segment_list", "__tcpv4_gso_segment_list_csum"})
@@ -80,6 +87,17 @@ CHANGES: Tuple[StateChange, ...] = (
         implies_flags={"shinfo.gso_type": ("FRAGLIST",)},
         since="v5.6",
         source="net/core/skbuff.c skb_segment_list() (3a1296a38d0c, v5.6)",
+    ),
+    StateChange(
+        name="skb_segment_list() ran skb_unclone() first: a cloned skb got a private head, and cloned reads 0",
+        after=_UDP_LIST | _TCP4_LIST | _TCP6_LIST,
+        during=frozenset({"skb_segment_list"}),
+        fields=_CLEARED,
+        implies_flags={"shinfo.gso_type": ("FRAGLIST",)},
+        since="v6.5",
+        source="net/core/skbuff.c skb_segment_list(): 'err = skb_unclone(skb, GFP_ATOMIC);' before it touches the "
+        "shared info (c329b261afe7, v6.5; stable 6.4.5, 6.1.40, 5.15.121, 5.10.188). Before it, cloned is not "
+        "rewritten here: the clone-partner search (below) then finds what the dump shows",
     ),
     StateChange(
         name="skb_segment_list() detached the frag_list and ended with skb_gso_reset() (gso_size, gso_segs, "
@@ -222,7 +240,7 @@ def list_segmented(flags: Iterable[str], users: Optional[int]) -> Optional[State
         "GSO callback: skb_segment_list() ran (it ends with skb_gso_reset() and skb_get())",
         after=frozenset(),
         during=frozenset(),
-        fields=_GSO | _FRAG_LIST | _LENGTHS,
+        fields=_GSO | _FRAG_LIST | _LENGTHS | _CLEARED,
         implies_flags={"shinfo.gso_type": ("FRAGLIST",)},
         since="v5.6",
         source="net/core/skbuff.c skb_segment_list(): 'skb_gso_reset(skb); skb->prev = tail; ... skb_get(skb); "
@@ -246,3 +264,94 @@ def affected_fields(changes: Iterable[StateChange]) -> Mapping[str, StateChange]
         for f in change.fields:
             out.setdefault(f, change)
     return out
+
+
+def crash_stack(report: CrashReport) -> List[Tuple[str, Optional[str]]]:
+    """Function names from the crash site down, ``?`` frames and the panic machinery dropped.
+
+    The exception function heads the list; it is not repeated when the trace
+    lists it too.
+    """
+    out: List[Tuple[str, Optional[str]]] = []
+    if report.panic.function:
+        out.append((report.panic.function, report.panic.module))
+    for frame in report.frames:
+        if frame.questionable or frame.context.value == "exception":
+            continue
+        if out and frame.function == out[-1][0] and len(out) == 1:
+            continue
+        out.append((frame.function, frame.module))
+    return out
+
+
+def crash_site(report: CrashReport) -> List[str]:
+    """The exception function and what is inlined at it (from the collector's
+    DWARF, or the ``[inline]`` frames a symbolised trace lists right above it)."""
+    site = [report.panic.function] if report.panic.function else []
+    site += list(report.panic.inlined)
+    for frame in report.frames:
+        if not frame.inline or frame.questionable:
+            break
+        site.append(frame.function)
+    return site
+
+
+def _imply(implied: Dict[str, Tuple[str, ...]], more: Mapping[str, Tuple[str, ...]]) -> None:
+    """Add the entry flags ``more`` proves to ``implied`` (field path -> flags), keeping order."""
+    for path, flags in more.items():
+        implied[path] = tuple(dict.fromkeys([*implied.get(path, ()), *flags]))
+
+
+@dataclass(frozen=True)
+class Rewrites:
+    """What the path to the crash did to the subject skb (``report.skbs[0]``).
+
+    ``changes``: field path -> the rewrite that makes its crash-time value say nothing
+    about entry; ``implied``: GSO flags the path proves at entry; ``entry``: field path
+    -> (value at entry, how it was recovered), for rewritten fields whose entry value
+    the dump still holds elsewhere."""
+
+    changes: Mapping[str, StateChange] = field(default_factory=dict)
+    implied: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+    entry: Mapping[str, Tuple[Any, str]] = field(default_factory=dict)
+
+
+def rewrites(report: CrashReport) -> Rewrites:
+    """The rewrites of the subject skb on the way to the crash site, and what survives of its entry state."""
+    if not report.skbs:
+        return Rewrites()  # only a report that holds skb values can have them rewritten
+    stack = crash_stack(report)
+    callers = [name for name, _ in stack[1:]] if report.panic.function else [name for name, _ in stack]
+    site = crash_site(report)
+    skb = report.skbs[0]
+    found = changes_for(site, callers)
+    implied: Dict[str, Tuple[str, ...]] = {}
+    for change in found:
+        _imply(implied, change.implies_flags)
+    proven, facts, seen = path_flags(site, callers)
+    if proven:
+        _imply(implied, {"shinfo.gso_type": proven})
+    changes = dict(affected_fields(found))
+    if proven and "shinfo.gso_type" not in changes and skb.shinfo.gso_type == 0:
+        # The path tested flags the crash-time gso_type lacks, and it is all zero:
+        # skb_gso_reset()'s shape, a rewrite the table above did not name (an inlined
+        # fix-up unseen without DWARF, ...). A non-zero gso_type lacking them is no known
+        # rewrite: it stays observed, and contradicts what needs the flags.
+        change = reset_by_path(proven, facts, seen)
+        listed = list_segmented(proven, skb.users)
+        if listed is not None:
+            change = listed
+            _imply(implied, listed.implies_flags)
+        for f in change.fields:
+            changes.setdefault(f, change)
+    entry: Dict[str, Tuple[Any, str]] = {}
+    for name in _CLEARED & changes.keys():
+        if getattr(skb, name):
+            del changes[name]  # only ever cleared on the way: set now, set at entry
+    if "cloned" in changes:
+        if skb.clone_partners:
+            partners = ", ".join(hex(a) for a in skb.clone_partners[:3])
+            entry["cloned"] = (True, f"a clone of this packet ({partners}) is still cloned and holds its old head")
+        elif skb.clone_partners == ():
+            entry["cloned"] = (False, "no other allocated sk_buff in the slab caches holds this packet's headers")
+    return Rewrites(changes, implied, entry)

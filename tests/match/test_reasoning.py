@@ -111,8 +111,31 @@ def test_skb_gso_reset_before_the_site_makes_the_gso_fields_unknown_and_the_path
     assert has_fraglist.value is Tri.TRUE and "proven at entry" in has_fraglist.observed
     gso_size = build_clause({"skb": {"field": "shinfo.gso_size", "gt": 0}}).evaluate(report)
     assert gso_size.value is Tri.UNKNOWN and "skb_gso_reset" in gso_size.observed
-    # Fields the reset does not touch stay observed.
-    assert build_clause({"skb": {"field": "cloned", "eq": False}}).evaluate(report).value is Tri.TRUE
+    # Fields no rewrite touches stay observed.
+    assert build_clause({"skb": {"field": "shinfo.nr_frags", "eq": 0}}).evaluate(report).value is Tri.TRUE
+
+
+def test_skb_unclone_in_skb_segment_list_leaves_cloned_to_the_clone_partner_search():
+    """c329b261afe7 (v6.5; stable 6.1.40) made skb_segment_list() start with skb_unclone(): a
+    cloned skb reads cloned 0 at the crash. The entry value is its clone partner's business."""
+    cloned = build_clause({"skb": {"field": "cloned", "eq": True}})
+    site = ("__udp_gso_segment", ("__udpv4_gso_segment_list_csum",))
+    unsearched = _fraglist_dump_report(site[0], inlined=site[1])
+    assert cloned.evaluate(unsearched).value is Tri.UNKNOWN
+    assert "skb_unclone" in cloned.evaluate(unsearched).observed
+    partner = cloned.evaluate(_fraglist_dump_report(site[0], inlined=site[1], clone_partners=(0xFFFF888012340000,)))
+    assert partner.value is Tri.TRUE and "0xffff888012340000" in partner.observed and "at entry" in partner.observed
+    alone = cloned.evaluate(_fraglist_dump_report(site[0], inlined=site[1], clone_partners=()))
+    assert alone.value is Tri.FALSE
+    # Without DWARF the same holds through the skb_segment_list() shape (users 2).
+    no_dwarf = _fraglist_dump_report(site[0], users=2, clone_partners=(0xFFFF888012340000,))
+    assert cloned.evaluate(no_dwarf).value is Tri.TRUE
+    assert cloned.evaluate(_fraglist_dump_report(site[0], users=2)).value is Tri.UNKNOWN
+    # skb_unclone() only clears the bit: cloned set at the crash was set at entry.
+    still = replace(unsearched, skbs=(replace(unsearched.skbs[0], cloned=True),))
+    assert cloned.evaluate(still).value is Tri.TRUE
+    # Outside that path, cloned is an observed fact.
+    assert cloned.evaluate(_fraglist_dump_report("skb_segment")).value is Tri.FALSE
 
 
 def test_the_same_values_outside_such_a_path_are_observed_facts():
@@ -122,10 +145,17 @@ def test_the_same_values_outside_such_a_path_are_observed_facts():
 
 
 def test_a_dump_of_the_one_segment_left_crash_names_its_fraglist_class(library):
-    report = _fraglist_dump_report("__udp_gso_segment", inlined=("__udpv4_gso_segment_list_csum",))
+    # The dump's sk_buff caches hold no clone of the packet: not cloned at entry either.
+    site, inlined = "__udp_gso_segment", ("__udpv4_gso_segment_list_csum",)
+    report = _fraglist_dump_report(site, inlined=inlined, clone_partners=())
     diag = diagnose(report, library.signatures)
     assert diag.top is not None and diag.top.signature.id == "udp-fraglist-full-pull-null-seg-next"
     assert not diag.top.signature.generic
+    # Unsearched (a console transcript, a cut-short walk), cloned at entry is unknown: the
+    # cloned and the non-cloned fraglist classes are both open, neither ruled out.
+    unsearched = diagnose(_fraglist_dump_report(site, inlined=inlined), library.signatures)
+    top2 = {v.signature.id for v in unsearched.verdicts[:2]}
+    assert top2 == {"udp-fraglist-full-pull-null-seg-next", "fraglist-gro-cloned-skb-segmented-in-place"}
 
 
 def test_a_gso_callback_on_the_path_proves_its_flags_and_an_all_zero_gso_type_below_it_was_reset():

@@ -111,6 +111,7 @@ def _same(full_doc: Dict[str, Any], doc: Dict[str, Any], what: str, library: Any
         a, b = full.skbs[0], got.skbs[0]
         assert b.address == a.address, f"{what}: subject skb {b.origin} vs {a.origin}"
         assert b.shinfo == a.shinfo, f"{what}: shinfo"
+        assert b.clone_partners == a.clone_partners, f"{what}: clone partners"
         assert {s.address for s in got.skbs} >= {s.address for s in full.skbs}, f"{what}: skbs the full run found"
     if top:
         assert _top(doc) == _top_now(full_doc, library), f"{what}: top verdict"

@@ -186,7 +186,12 @@ class SkbClause(Clause):
         shown = hex(value) if self.field == "shinfo.frag_list" else str(value)
         change = ctx.changes.get(self.field)
         if change is not None:
-            return Result(Tri.UNKNOWN, expected, _rewritten(shown, change.name))
+            recovered = ctx.entry.get(self.field)
+            if recovered is None:
+                return Result(Tri.UNKNOWN, expected, _rewritten(shown, change.name))
+            value, how = recovered
+            entry = int(value) if isinstance(value, bool) else value
+            shown = f"{entry} at entry ({how}); {_rewritten(shown, change.name)}"
         if self.op == "is_null":
             return Result(Tri.of(value == 0), expected, shown)
         if self.op == "not_null":
