@@ -130,11 +130,13 @@ def mutate(rng: random.Random, data: bytes, pool: List[bytes]) -> bytes:
     return bytes(buf[:MAX_INPUT])
 
 
-def wrap(rng: random.Random, data: bytes) -> Tuple[bytes, str]:
-    """Sometimes compress (gzip/xz/bzip2), sometimes as a bomb, sometimes corrupt the stream."""
+def wrap(rng: random.Random, data: bytes) -> Tuple[bytes, str, int]:
+    """Sometimes compress (gzip/xz/bzip2), sometimes as a bomb, sometimes corrupt the stream.
+    Returns the input, the compression and the size before compression (what the parser reads,
+    at most: a corrupt stream ends early)."""
     r = rng.random()
     if r < 0.75:
-        return data, ""
+        return data, "", len(data)
     kind = rng.choice(("gzip", "xz", "bzip2")) if len(data) < (1 << 20) else "gzip"
     if rng.random() < 0.3:
         kind = "gzip"  # the fast one to build: a decompression bomb
@@ -145,7 +147,7 @@ def wrap(rng: random.Random, data: bytes) -> Tuple[bytes, str]:
     if rng.random() < 0.2 and len(packed) > 20:
         cut = rng.randrange(10, len(packed))
         packed = packed[:cut] + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 32)))
-    return packed, kind
+    return packed, kind, len(data)
 
 
 # ---------------------------------------------------------------- targets (run in the worker)
@@ -209,14 +211,11 @@ def worker(name: str, seed: int, out: Path) -> None:
         slowest = out / f"slowest-{name}.seconds"
         steepest = out / f"steepest-{name}.seconds-per-mib"
         while True:
-            data, packed = (
-                wrap(rng, mutate(rng, rng.choice(pool), pool))
-                if name in ("text", "detect")
-                else (
-                    mutate(rng, rng.choice(pool), pool),
-                    "",
-                )
-            )
+            if name in ("text", "detect"):
+                data, packed, size = wrap(rng, mutate(rng, rng.choice(pool), pool))
+            else:
+                data = mutate(rng, rng.choice(pool), pool)
+                packed, size = "", len(data)
             current.write_bytes(data)
             t0 = time.monotonic()
             error = None
@@ -234,12 +233,13 @@ def worker(name: str, seed: int, out: Path) -> None:
                 (out / f"slowest-{name}").write_bytes(data)
                 slowest.write_text(str(took))
             # The input with the worst seconds per MiB (of those >= 256 KiB) too: a superlinear
-            # path shows there, not in the absolute slowest (usually the largest input).
-            per_mib = took / (len(data) / (1 << 20)) if len(data) >= 256 << 10 else 0.0
+            # path shows there, not in the absolute slowest (usually the largest input). MiB of
+            # what the parser reads: a compressed input counts its size before compression.
+            per_mib = took / (size / (1 << 20)) if size >= 256 << 10 else 0.0
             if per_mib > (float(steepest.read_text()) if steepest.exists() else 0.0):
                 (out / f"steepest-{name}").write_bytes(data)
                 steepest.write_text(str(per_mib))
-            line = {"bytes": len(data), "packed": packed, "seconds": took, "error": error}
+            line = {"bytes": len(data), "unpacked": size, "packed": packed, "seconds": took, "error": error}
             print(json.dumps(line), flush=True)
 
 
@@ -253,7 +253,7 @@ class Stats:
         self.hangs = 0
         self.deaths = 0
         self.worst = (0.0, 0)  # seconds, bytes
-        self.worst_per_mb = (0.0, 0)  # seconds per MiB, bytes (inputs >= 256 KiB)
+        self.worst_per_mb = (0.0, 0)  # seconds per MiB, bytes before compression (inputs >= 256 KiB)
         self.bytes = 0
 
     def to_dict(self) -> Dict[str, object]:
@@ -305,10 +305,11 @@ def campaign(target: str, seconds: float, seed: int, hang: float, out: Path) -> 
                         stats.errors[rec["error"]] = stats.errors.get(rec["error"], 0) + 1
                     if rec["seconds"] > stats.worst[0]:
                         stats.worst = (rec["seconds"], rec["bytes"])
-                    if rec["bytes"] >= 256 << 10:
-                        per = rec["seconds"] / (rec["bytes"] / (1 << 20))
+                    size = rec.get("unpacked", rec["bytes"])
+                    if size >= 256 << 10:
+                        per = rec["seconds"] / (size / (1 << 20))
                         if per > stats.worst_per_mb[0]:
-                            stats.worst_per_mb = (per, rec["bytes"])
+                            stats.worst_per_mb = (per, size)
                 continue
             if ready or proc.poll() is not None:  # readable but empty: the worker is gone
                 proc.wait()

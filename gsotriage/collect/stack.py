@@ -147,12 +147,12 @@ def _irq_stack(prog: Any, cpu: Optional[int]) -> Optional[Tuple[int, int]]:
     return None
 
 
-def _find_exception(frames: List[Any]) -> Optional[int]:
+def _find_exception(prog: Any, frames: List[Any]) -> Optional[int]:
     """Index of the first frame of the interrupted group below the top: a pt_regs
     boundary in kernel mode. The pt_regs of a system call (user-mode RIP) at the
     bottom of the stack is not an exception."""
     for i in range(1, len(frames)):
-        if frames[i].interrupted and frames[i].pc != frames[i - 1].pc and int(frames[i].pc) >> 63:
+        if frames[i].interrupted and frames[i].pc != frames[i - 1].pc and _kernel_pc(prog, int(frames[i].pc)):
             return i
     return None
 
@@ -165,7 +165,7 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
     if not frames:
         info.notes.append("the crashed thread's stack trace is empty")
         return info
-    exc = _find_exception(frames)
+    exc = _find_exception(prog, frames)
     start = 0
     if exc is not None:
         info.exception_index = exc
@@ -244,7 +244,7 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
     # Complete when the unwind reached the bottom of the task's stack. Below it
     # there may be user-mode registers of a system call, or (seen on ELF dumps of
     # a crash in softirq over a task in execve) a frame or two of garbage.
-    info.frames_complete = any(_is_bottom(prog, f) for f in reversed(frames) if int(f.pc) >> 63)
+    info.frames_complete = any(_is_bottom(prog, f) for f in reversed(frames) if _kernel_pc(prog, int(f.pc)))
     return info
 
 

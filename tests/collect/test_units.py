@@ -1,4 +1,4 @@
-"""Collector pieces that need no dump: flattened reassembly, ELF build-id, taint, input errors."""
+"""Collector pieces that need no dump: flattened reassembly, ELF build-id, taint, input errors, stack cuts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gsotriage.analysis import read_report
+from gsotriage.collect import stack
 from gsotriage.collect.elfinfo import elf_build_id
 from gsotriage.collect.flattened import FlattenedError, reassemble
 from gsotriage.collect.kernel import taint_string
@@ -147,3 +148,48 @@ def test_the_drgn_helpers_package_is_entered_without_importing_every_helper():
         "import drgn.helpers.linux as p\nassert hasattr(p, 'get_dmesg')"
     )
     assert before == full
+
+
+# ------------------------------------------------------------------ the frames the unwind vouches for
+
+
+class _Arch:
+    name = "X86_64"
+
+
+class _Platform:
+    arch = _Arch()
+
+
+class _Prog:
+    platform = _Platform()
+
+    def symbol(self, address: int) -> None:
+        assert address > 0, "looked up a symbol below address 1"
+        raise LookupError(address)
+
+
+class _Frame:
+    def __init__(self, pc: int, interrupted: bool = False) -> None:
+        self.pc, self.interrupted = pc, interrupted
+
+
+_K = 0xFFFFFFFF81000000
+
+
+def test_frames_past_a_system_calls_user_mode_registers_are_dropped() -> None:
+    """drgn goes on unwinding user memory with kernel tables (0x0, 0x31: seen on a sysrq dump)."""
+    frames = [_Frame(_K + 1), _Frame(_K + 2), _Frame(0x47B7A0, interrupted=True), _Frame(0), _Frame(0x31)]
+    notes: list = []
+    assert stack._vouched(_Prog(), frames, notes) == frames[:3]
+    assert notes == []
+
+
+def test_a_zero_return_address_ends_the_frames_with_a_note() -> None:
+    """A stack page the dump lacks reads as zeros: pc 0 in the middle of the kernel stack."""
+    frames = [_Frame(_K + 1), _Frame(_K + 2), _Frame(0), _Frame(_K + 3)]
+    notes: list = []
+    assert stack._vouched(_Prog(), frames, notes) == frames[:2]
+    assert len(notes) == 1 and "frame #2" in notes[0] and "0x0" in notes[0]
+    # Its return-address lookup (pc - 1 = -1) is no symbol, not an OverflowError.
+    assert stack._symbol(_Prog(), 0, False) is None
