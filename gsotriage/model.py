@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Tuple
 
 __all__ = [
+    "NOT_CALLS",
     "BpfProgram",
     "CrashReport",
     "Event",
@@ -74,7 +75,12 @@ class StackContext(str, enum.Enum):
     SOFTIRQ = "softirq"
     NMI = "nmi"
     EXCEPTION = "exception"
+    USER = "user"  # the user-mode registers a system call or a user-mode interrupt saved
 
+
+# Frames that are no call of a kernel function: the panic machinery above the exception and the
+# user-mode registers at the bottom. Stack matching, buckets and the crash stack leave them out.
+NOT_CALLS = frozenset({StackContext.EXCEPTION, StackContext.USER})
 
 # Field names whose values are kernel addresses: rendered as hex strings in JSON.
 _ADDRESS_FIELDS = frozenset(

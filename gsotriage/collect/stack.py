@@ -219,7 +219,9 @@ def unwind(prog: Any, thread: Any, cpu: Optional[int]) -> StackInfo:
             start = site + 1
     task_range = _task_stack(prog, thread)
     irq_range = _irq_stack(prog, cpu)
-    ctxs = [_context(int(f.sp), task_range, irq_range) for f in frames]
+    ctxs = [
+        _context(int(f.sp), task_range, irq_range) if _kernel_pc(prog, int(f.pc)) else StackContext.USER for f in frames
+    ]
     # Frames above a softirq entry ran in softirq context, whichever stack they are
     # on: an interrupt taken in user mode runs its handler and the softirqs of
     # irq_exit() on the task stack (x86-64 run_sysvec_on_irqstack_cond() switches

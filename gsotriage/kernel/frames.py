@@ -19,7 +19,7 @@ import re
 from typing import Any, List, Optional, Sequence
 
 from gsotriage.kernel.symbols import base_name
-from gsotriage.model import CrashReport
+from gsotriage.model import NOT_CALLS, CrashReport
 
 __all__ = [
     "DISPATCH",
@@ -137,7 +137,7 @@ def _report_stack(report: CrashReport) -> List[str]:
     if report.panic.function:
         names.append(base_name(report.panic.function))
     for frame in report.frames:
-        if frame.questionable or frame.context.value == "exception":
+        if frame.questionable or frame.context in NOT_CALLS:
             continue
         names.append(base_name(frame.function))
     out: List[str] = []

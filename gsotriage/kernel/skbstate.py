@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple
 
 from gsotriage.kernel.symbols import base_name
-from gsotriage.model import CrashReport
+from gsotriage.model import NOT_CALLS, CrashReport
 
 __all__ = [
     "CHANGES",
@@ -276,7 +276,7 @@ def crash_stack(report: CrashReport) -> List[Tuple[str, Optional[str]]]:
     if report.panic.function:
         out.append((report.panic.function, report.panic.module))
     for frame in report.frames:
-        if frame.questionable or frame.context.value == "exception":
+        if frame.questionable or frame.context in NOT_CALLS:
             continue
         if out and frame.function == out[-1][0] and len(out) == 1:
             continue

@@ -29,7 +29,7 @@ from gsotriage.kernel.versions import FixStatus, fix_status
 from gsotriage.match.clauses import Tri, kinds_with_role
 from gsotriage.match.clauses.context import EvalContext
 from gsotriage.match.signature import Fix, Signature
-from gsotriage.model import CrashReport, Kernel, PanicKind
+from gsotriage.model import NOT_CALLS, CrashReport, Kernel, PanicKind
 
 __all__ = [
     "AMBIGUOUS",
@@ -395,7 +395,7 @@ class Diagnosis:
         frames = [
             f
             for f in r.frames
-            if not f.questionable and not f.inline and f.context.value != "exception" and base_name(f.function) != fn
+            if not f.questionable and not f.inline and f.context not in NOT_CALLS and base_name(f.function) != fn
         ]
         top = ",".join(base_name(f.function) + (f"@{f.module}" if f.module else "") for f in frames[:3])
         return f"{kind}:{fn}{mod}:{top}"

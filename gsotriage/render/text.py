@@ -173,7 +173,8 @@ def _build(diag: Diagnosis, document: Dict[str, Any], verbose: bool) -> Group:
             )
         last_ctx = None
         for f in r.frames:
-            if f.context != last_ctx and f.context.value != "task":
+            # Task frames are the default: labelled only when they follow another context.
+            if f.context != last_ctx and (f.context.value != "task" or last_ctx is not None):
                 parts.append(Text(f"  <{f.context.value}>", style="dim"))
             last_ctx = f.context
             style = "bold green" if f.function in hl and not f.questionable else ("dim" if f.questionable else "")

@@ -79,3 +79,22 @@ def _link_or_copy(src: Any, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy(src, dst)
+
+
+def test_a_system_call_stack_ends_at_its_user_mode_registers() -> None:
+    """sysrq-trigger's crash runs in write(2): the dump's stack ends with the user-mode pc the
+    system call saved (context ``user``), nothing unwound past it, and it is read from the dump
+    (not the kernel log: a 0 return address past it once made the unwind fail)."""
+    from manifests import discover
+
+    dumps = [m for m in discover() if m.name.endswith("/neg-sysrq-crash") and m.file("kdump_makedumpfile")]
+    if not dumps:
+        pytest.skip("no neg-sysrq-crash dump")
+    for m in dumps:
+        report = read_report(m.file("kdump_makedumpfile"), vmlinux=m.file("vmlinux"))
+        assert not any("frames taken from the kernel log" in n for n in report.notes), report.notes
+        last = report.frames[-1]
+        assert last.context.value == "user" and last.address is not None and not last.address >> 63, last
+        assert [f.context.value for f in report.frames].count("user") == 1
+        assert report.frames[-2].function.startswith("entry_SYSCALL_64"), report.frames[-2]
+        assert report.frames_complete
