@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from gsotriage.model import Skb
 
@@ -66,42 +66,47 @@ def _headers(prog: Any, head: int, network: int, transport: int) -> Optional[byt
     return bytes(raw)
 
 
-def _slab_pages(prog: Any, cache: int, deadline: float) -> Tuple[List[int], bool]:
-    """Addresses of the struct pages whose slab is of ``cache``; False when cut short."""
+def _slab_type(prog: Any) -> Any:
+    """What overlays a slab's struct page: ``struct slab`` since v5.17 (d122019bf061), the page before."""
+    try:
+        return prog.type("struct slab")
+    except LookupError:
+        return prog.type("struct page")
+
+
+def _slab_pages(prog: Any, caches: Sequence[int], deadline: float) -> Optional[Dict[int, List[int]]]:
+    """cache -> the addresses of the struct pages whose slab is of it, in one walk of the
+    struct page array for all ``caches``; None when cut short."""
     from drgn import Object, offsetof
     from drgn.helpers.linux.mm import PageSlab, for_each_valid_page_range
 
-    try:
-        slab_type = prog.type("struct slab")  # since v5.17 (d122019bf061)
-    except LookupError:
-        slab_type = prog.type("struct page")
     page_size = prog.type("struct page").size
-    off = offsetof(slab_type, "slab_cache")
+    off = offsetof(_slab_type(prog), "slab_cache")
     fmt = struct.Struct(f"<{off}xQ{page_size - off - 8}x")
-    want = cache.to_bytes(8, "little")
-    pages: List[int] = []
+    wanted = [c.to_bytes(8, "little") for c in caches]
+    pages: Dict[int, List[int]] = {c: [] for c in caches}
     for start, end, mem_map in for_each_valid_page_range(prog):
         base = int(mem_map.value_()) + start * page_size
         for first in range(0, end - start, _CHUNK):
             if time.monotonic() > deadline:
-                return pages, False
+                return None
             n = min(_CHUNK, end - start - first)
             address = base + first * page_size
             try:
                 data = prog.read(address, n * page_size)
             except Exception:  # noqa: S112 - a hole in the dump's memory map: no page to read
                 continue
-            if want not in data:
+            if not any(w in data for w in wanted):
                 continue
             for i, (value,) in enumerate(fmt.iter_unpack(data)):
-                if value == cache:
+                if value in pages:
                     page = address + i * page_size
                     try:
                         if PageSlab(Object(prog, "struct page *", value=page)):
-                            pages.append(page)
+                            pages[value].append(page)
                     except Exception:  # noqa: S112
                         continue
-    return pages, True
+    return pages
 
 
 def clone_partners(prog: Any, subject: Skb, budget: float, notes: List[str]) -> Optional[Tuple[int, ...]]:
@@ -119,7 +124,8 @@ def clone_partners(prog: Any, subject: Skb, budget: float, notes: List[str]) -> 
         notes.append("clone-partner search: the skb's packet headers are unreadable")
         return None
     skb_type = prog.type("struct sk_buff")
-    found: List[int] = []
+    slab_type = _slab_type(prog)
+    caches = []
     for name, globals_, hot in _CACHES:
         cache = _cache(prog, name, globals_, hot)
         if cache is None:
@@ -128,18 +134,20 @@ def clone_partners(prog: Any, subject: Skb, budget: float, notes: List[str]) -> 
         if not (hasattr(cache, "red_left_pad") or hasattr(cache, "cpu_slab") or hasattr(cache, "cpu_sheaves")):
             notes.append("clone-partner search: not a SLUB kernel; cloned at entry unknown")
             return None
+        caches.append((name, cache))
+    by_cache = _slab_pages(prog, [int(cache.value_()) for _, cache in caches], deadline)
+    if by_cache is None:
+        notes.append(
+            f"clone-partner search stopped after {budget:g} s (the struct page walk did not finish): "
+            "cloned at entry unknown"
+        )
+        return None
+    found: List[int] = []
+    for name, cache in caches:
         stride = int(cache.size)
         pad = int(cache.red_left_pad) if hasattr(cache, "red_left_pad") else 0
-        pages, complete = _slab_pages(prog, int(cache.value_()), deadline)
-        if not complete:
-            notes.append(
-                f"clone-partner search stopped after {budget:g} s (the struct page walk of {name} did not finish): "
-                "cloned at entry unknown"
-            )
-            return None
-        slab_type = prog.type("struct slab") if _has_type(prog, "struct slab") else prog.type("struct page")
         per_object = 2 if name == "skbuff_fclone_cache" else 1  # struct sk_buff_fclones: skb1, skb2, fclone_ref
-        for page in pages:
+        for page in by_cache[int(cache.value_())]:
             slab = Object(prog, prog.pointer_type(slab_type), value=page)
             first = int(page_to_virt(Object(prog, "struct page *", value=page)).value_()) + pad
             for k in range(int(slab.objects)):
@@ -167,19 +175,9 @@ def _cache(prog: Any, name: str, globals_: Tuple[str, ...], hot: str) -> Any:
             cache = get().read_()
             if int(cache.value_()):
                 return cache
-        except (KeyError, LookupError, AttributeError):
-            continue
-        except Exception:  # noqa: S112 - an unreadable pointer: try the next way
+        except Exception:  # noqa: S112 - no such global or member, or an unreadable pointer: the next way
             continue
     return find_slab_cache(prog, name)
-
-
-def _has_type(prog: Any, name: str) -> bool:
-    try:
-        prog.type(name)
-    except LookupError:
-        return False
-    return True
 
 
 def _partner(prog: Any, addr: int, subject: Skb, want: bytes) -> bool:
