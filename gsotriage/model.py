@@ -17,9 +17,10 @@ import enum
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 __all__ = [
+    "NATURE",
     "NOT_CALLS",
     "BpfProgram",
     "CrashReport",
@@ -81,6 +82,49 @@ class StackContext(str, enum.Enum):
 # Frames that are no call of a kernel function: the panic machinery above the exception and the
 # user-mode registers at the bottom. Stack matching, buckets and the crash stack leave them out.
 NOT_CALLS = frozenset({StackContext.EXCEPTION, StackContext.USER})
+
+# What kind of event a report of each kind is: a fault or failed assertion of the code at
+# the site ("fault": memory errors, BUG/WARN, sanitizer reports of a bad access), a data
+# race seen by KCSAN ("race"), lock misuse or a CPU/task that stopped making progress
+# ("concurrency"), a leak, running out of memory, a hardware error, an operator's
+# request. Reports of different natures at one site are different bugs: a KCSAN race
+# in vxlan_xmit is not the NULL dereference a signature for vxlan_xmit describes.
+# OTHER has no nature (an unrecognised headline says nothing about what happened).
+NATURE: Dict[PanicKind, str] = {
+    **{
+        k: "fault"
+        for k in (
+            PanicKind.NULL_DEREF,
+            PanicKind.PAGING_FAULT,
+            PanicKind.GPF,
+            PanicKind.KASAN,
+            PanicKind.KFENCE,
+            PanicKind.KMSAN,
+            PanicKind.UBSAN,
+            PanicKind.TRAP,
+            PanicKind.STACK_CORRUPTION,
+            PanicKind.BUG,
+            PanicKind.WARN,
+            PanicKind.WARN_PANIC,
+        )
+    },
+    PanicKind.KCSAN: "race",
+    **{
+        k: "concurrency"
+        for k in (
+            PanicKind.LOCKING,
+            PanicKind.ATOMIC_SLEEP,
+            PanicKind.SOFT_LOCKUP,
+            PanicKind.HARD_LOCKUP,
+            PanicKind.HUNG_TASK,
+            PanicKind.STALL,
+        )
+    },
+    PanicKind.MEMORY_LEAK: "leak",
+    PanicKind.OOM: "out-of-memory",
+    PanicKind.MCE: "hardware",
+    PanicKind.SYSRQ: "operator",
+}
 
 # Field names whose values are kernel addresses: rendered as hex strings in JSON.
 _ADDRESS_FIELDS = frozenset(

@@ -52,6 +52,7 @@ CONFIG_KINDS = kinds_with_role("environment", "absence")
 
 # Clause kinds that place the crash: where it faulted and through which calls.
 SITE_KINDS = kinds_with_role("site")
+DECISIVE_WHY = "a report of another nature at the same site is another bug (supporting clause made decisive)"
 
 # Clause kinds that read the state of the crashed objects (the skb, its shared info, its
 # frag_list): the bug's condition itself, not only the place it surfaced.
@@ -304,18 +305,21 @@ def evaluate_signature(
     for spec in sig.clauses:
         res = spec.clause.check(ctx)
         bg = spec.clause.background()
+        # A decisive FALSE (a crash of another nature) rules out even from a supporting clause.
+        decides = spec.required or (res.decisive and res.value is Tri.FALSE)
+        why = spec.why if decides == spec.required else "; ".join(filter(None, (spec.why, DECISIVE_WHY)))
         evidence.append(
             Evidence(
                 clause=spec.clause.describe(),
                 kind=spec.clause.kind,
-                required=spec.required,
+                required=decides,
                 result=res.value,
                 expected=res.expected,
                 observed=res.observed,
                 weight=spec.weight,
-                why=spec.why,
+                why=why,
                 background=round(bg, 6),
-                contribution=round(_contribution(spec.clause.kind, spec.required, res.value, spec.weight, bg), 6),
+                contribution=round(_contribution(spec.clause.kind, decides, res.value, spec.weight, bg), 6),
                 observable=spec.clause.observable(),
             )
         )

@@ -40,6 +40,12 @@ def lint_signature(sig: Signature) -> List[LintIssue]:
         add("error", "maturity stable needs a real positive (verbatim public output or a factory dump)")
     if not sig.generic and all(spec.clause.kind in _SITE_ONLY for spec in sig.clauses):
         add("warning", "no distinguishing clause beyond the crash site: this does not count as a crash class")
+    seen = set()
+    for spec in sig.clauses:
+        text = spec.clause.describe()
+        if text in seen:
+            add("error", f"clause '{text}' appears twice: its evidence would be counted twice")
+        seen.add(text)
     if sig.fixed_by and sig.maturity != "experimental" and any(not f.first_release for f in sig.fixed_by):
         add("warning", "a fix without first_release cannot tell whether a kernel is fixed")
     if not sig.references and not sig.generic:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gsotriage.match.lint import lint_signature
 from gsotriage.match.loader import load_library, load_signature_file, schema_json
 from tests.conftest import ROOT, SIGNATURES
 
@@ -212,3 +213,17 @@ def test_the_parsed_cache_keeps_only_the_newest_libraries(tmp_path, monkeypatch)
         f.write_text(MINIMAL.format(id="good").replace("title: t", f"title: t{i}"))
         assert load_library([d]).errors == ()
     assert len(_parsed(tmp_path)) == loader._PARSED_KEPT
+
+
+def test_lint_flags_a_clause_stated_twice_in_one_signature(tmp_path):
+    """udp-fraglist-partial-pull-skb-segment listed ``panic_kind: bug`` as required and again as
+    supporting, so a BUG counted twice for it (+2.3 and +1.2 log-odds) and it outranked a rival
+    on CVE-2024-35884's two-frame trace by that much more."""
+    text = MINIMAL.format(id="twice").replace(
+        "    - exception_function: skb_segment\n",
+        "    - exception_function: skb_segment\n    - panic_kind: bug\n  supporting:\n    - panic_kind: bug\n",
+    )
+    sig, errors = load_signature_file(write(tmp_path, "twice", text))
+    assert errors == [] and sig is not None
+    issues = [i for i in lint_signature(sig) if i.severity == "error"]
+    assert len(issues) == 1 and "'panic kind bug' appears twice" in issues[0].message

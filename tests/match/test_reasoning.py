@@ -401,6 +401,32 @@ def test_an_oops_names_its_cause_and_withholds_nothing(library):
     assert summary["root_cause"] is not None and "withheld" not in summary
 
 
+def test_a_data_race_report_at_a_signatures_site_is_another_bug_not_its_null_deref(library):
+    """CVE-2025-38037's record quotes a KCSAN data race in vxlan_xmit (its fix annotates the
+    race). CVE-2025-39850's signature describes a NULL dereference at that same site, with the
+    panic kind only supporting: before, the site alone named it (match, score 0.99). A race
+    report is of another nature than a fault: the candidate is ruled out, and no cause named."""
+    summary, ranked = _summary_and_ranked(CASES / "cve" / "CVE-2025-38037.txt", library)
+    assert summary["root_cause"] is None
+    vxlan = next(v for v in ranked if v["signature"].startswith("cve-2025-39850"))
+    assert vxlan["status"] == "ruled-out"
+    clause = next(e for e in vxlan["evidence"] if e["kind"] == "panic_kind")
+    assert clause["required"] and clause["result"] == "false" and "race report" in clause["observed"]
+
+
+@pytest.mark.parametrize(
+    ("observed", "decisive"),
+    [(PanicKind.KCSAN, True), (PanicKind.HUNG_TASK, True), (PanicKind.WARN, False), (PanicKind.OTHER, False)],
+)
+def test_only_a_crash_of_another_nature_makes_a_supporting_panic_kind_decisive(observed, decisive):
+    """A WARN where a NULL dereference was expected is still a fault at the site (a weaker
+    sign, not a contradiction); an unrecognised headline says nothing about the nature."""
+    clause = build_clause({"panic_kind": ["null-deref", "gpf"]})
+    report = CrashReport(source=Source("console", "-"), panic=Panic(kind=observed))
+    res = clause.evaluate(report)
+    assert res.value is Tri.FALSE and res.decisive is decisive
+
+
 # ------------------------------------------- one score, in the order of the ranking
 
 

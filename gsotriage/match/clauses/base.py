@@ -61,6 +61,9 @@ class Result:
     value: Tri
     expected: str
     observed: Optional[str]  # None: not observed
+    # A FALSE that rules the candidate out even from a supporting clause: the crash is of
+    # another nature than the clause allows (see PanicKindClause), not a weaker sign.
+    decisive: bool = False
 
 
 def hex_or_unknown(v: Optional[int]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gsotriage.match.regex import Pattern
-from gsotriage.model import PanicKind
+from gsotriage.model import NATURE, PanicKind
 
 from .base import RANGE, Clause, Result, Tri, as_list, hex_or_unknown
 from .context import EvalContext
@@ -40,7 +40,15 @@ class PanicKindClause(Clause):
         observed = report.panic.kind
         if observed is None:
             return Result(Tri.UNKNOWN, " or ".join(kinds), None)
-        return Result(Tri.of(observed.value in kinds), " or ".join(kinds), observed.value)
+        if observed.value in kinds:
+            return Result(Tri.TRUE, " or ".join(kinds), observed.value)
+        # A crash of another nature (model.NATURE) is another bug, not a weaker match.
+        natures = {NATURE.get(PanicKind(k)) for k in kinds}
+        seen = NATURE.get(observed)
+        if seen is None or None in natures or seen in natures:
+            return Result(Tri.FALSE, " or ".join(kinds), observed.value)
+        shown = f"{observed.value} (a {seen} report, not a {'/'.join(sorted(n for n in natures if n))} one)"
+        return Result(Tri.FALSE, " or ".join(kinds), shown, decisive=True)
 
 
 class MessageClause(Clause):
