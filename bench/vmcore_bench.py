@@ -96,7 +96,9 @@ def main() -> int:
         cold_profiles = os.path.join(tmp, "cold-profiles")
         warm_profiles = os.path.join(tmp, "warm-profiles")
         nodbg_profiles = os.path.join(tmp, "nodbg-profiles")
-        base_env = dict(os.environ, GSOTRIAGE_NO_STANDARD_DEBUGINFO="1")
+        # drgn's plugin scan (entry points of every installed package, ~0.1-0.2 s) is off for all
+        # of them: gsotriage turns it off itself (collect/program.py), the bare script would pay it.
+        base_env = dict(os.environ, GSOTRIAGE_NO_STANDARD_DEBUGINFO="1", DRGN_DISABLE_PLUGINS="*")
         # (argv, stdin, env, before-each-run): every gsotriage variant finds the vmlinux the same way
         # (--debuginfo DIR), so only the profile state differs.
         tools: Dict[str, Tuple[List[str], Optional[bytes], Dict[str, str], Optional[Callable[[], None]]]] = {

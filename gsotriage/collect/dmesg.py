@@ -75,9 +75,10 @@ def dmesg_from_vmcoreinfo(prog: Any, info: Dict[str, str]) -> str:
                 else:
                     blk = 0  # wrapped: the block was stored at the start of the ring
                 text = prog.read(data + blk + 8, min(text_len, _MAX_TEXT, data_size - blk - 8))
+                # One stamp per record, as drgn's get_dmesg() and dmesg(1) print it: the further
+                # lines of a multi-line record (skb_dump's) carry none.
                 stamp = f"[{ts // 1_000_000_000:5d}.{ts % 1_000_000_000 // 1000:06d}] "
-                for line in text.decode("utf-8", "replace").split("\n"):
-                    lines.append(stamp + line)
+                lines.append(stamp + text.decode("utf-8", "replace"))
         if ident == head:
             break
         ident = (ident + 1) & _DESC_ID_MASK
@@ -110,6 +111,15 @@ def dmesg_text(prog: Any, info: Dict[str, str], *, typed: bool, path: Optional[s
     Raises RuntimeError with the reasons when every method failed.
     """
     errors = []
+    # The VMCOREINFO reader first, typed or not: it reads the same records as drgn's
+    # get_dmesg() into the same text, without building the printk types (with BTF types
+    # that costs ~50 ms; the reader takes ~4 ms on a 6.1 dump).
+    try:
+        return dmesg_from_vmcoreinfo(prog, info)
+    except KeyError as exc:
+        errors.append(f"VMCOREINFO lacks {exc}")
+    except Exception as exc:
+        errors.append(f"ring buffer read: {exc}")
     if typed:
         try:
             from drgn.helpers.linux.printk import get_dmesg
@@ -117,12 +127,6 @@ def dmesg_text(prog: Any, info: Dict[str, str], *, typed: bool, path: Optional[s
             return str(get_dmesg(prog).decode("utf-8", "replace"))
         except Exception as exc:
             errors.append(f"drgn get_dmesg: {exc}")
-    try:
-        return dmesg_from_vmcoreinfo(prog, info)
-    except KeyError as exc:
-        errors.append(f"VMCOREINFO lacks {exc}")
-    except Exception as exc:
-        errors.append(f"ring buffer read: {exc}")
     if path:
         text = dmesg_with_makedumpfile(path)
         if text:

@@ -98,3 +98,28 @@ def test_a_system_call_stack_ends_at_its_user_mode_registers() -> None:
         assert [f.context.value for f in report.frames].count("user") == 1
         assert report.frames[-2].function.startswith("entry_SYSCALL_64"), report.frames[-2]
         assert report.frames_complete
+
+
+def test_the_vmcoreinfo_log_reader_gives_drgns_get_dmesg_text_byte_for_byte() -> None:
+    """The collector reads the log with VMCOREINFO's printk offsets, typed or not (drgn's
+    get_dmesg() builds the printk types first: ~50 ms with BTF types). Same records, same
+    text: one stamp per record, a multi-line record's further lines (skb_dump's) without."""
+    import drgn
+    from drgn.helpers.linux.printk import get_dmesg
+    from manifests import discover
+
+    from gsotriage.collect.dmesg import dmesg_from_vmcoreinfo
+    from gsotriage.collect.program import read_vmcoreinfo
+
+    dumps = [
+        m for m in discover() if m.name.endswith("/warn-bad-offload-panic-on-warn") and m.file("kdump_makedumpfile")
+    ]
+    if not dumps:
+        pytest.skip("no warn-bad-offload-panic-on-warn dump")
+    for m in dumps:
+        prog = drgn.Program()
+        prog.set_core_dump(m.file("kdump_makedumpfile"))
+        prog.load_debug_info([m.file("vmlinux")])
+        ours = dmesg_from_vmcoreinfo(prog, read_vmcoreinfo(prog))
+        assert ours == get_dmesg(prog).decode("utf-8", "replace"), m.name
+        assert "\nmac=(" in ours, "the skb_dump record's further lines, unstamped"
