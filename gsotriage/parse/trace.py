@@ -42,7 +42,15 @@ _TERMINATOR = re.compile(r"^(?:-+\[ end trace|Modules linked in:|Kernel panic - 
 _ENDS_TRACE = re.compile(
     r"^(?:-+\[ (?:end trace|cut here)|Modules linked in:|Kernel panic - not syncing|CPU: \d+ (?:UID: \d+ )?PID: "
     r"|NMI backtrace for cpu|Sending NMI from CPU|Hardware name:|Code: |---\[ end Kernel panic"
-    r"|(?:Call Trace|Call trace|Backtrace)\s*:)"
+    r"|(?:Call Trace|Call trace|Backtrace)\s*:"
+    # A sanitizer report's other stacks: where the object was allocated or freed (KASAN,
+    # KFENCE), where an uninit value came from (KMSAN), the other access of a race (KCSAN).
+    # They are not calls of the crashing path: the trace of the crash ends at their header.
+    r"|(?:Allocated|Freed) by task \d+:|(?:allocated|freed) by task \d+ on cpu \d+"
+    r"|(?:Second to )?[Ll]ast (?:potentially related work creation|call_rcu\(\)):"
+    r"|Uninit was (?:created|stored to memory) at:|Local variable .* created at:"
+    r"|The buggy address belongs to|Memory state around the buggy address:"
+    r"|(?:read|write)(?:-write)?(?: \(marked\))? to 0x[0-9a-f]+ of \d+ bytes by (?:task \d+|interrupt) on cpu \d+:)"
 )
 
 Limit = Callable[[str], None]

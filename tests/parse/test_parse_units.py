@@ -11,7 +11,7 @@ from gsotriage.parse.kernel_info import match_banner, match_cpu_line
 from gsotriage.parse.normalize import normalize_line
 from gsotriage.parse.registers import match_registers
 from gsotriage.parse.taint import decode_taint, taint_names
-from tests.conftest import SEED
+from tests.conftest import CASES, SEED
 
 
 def test_normalize_prefixes() -> None:
@@ -296,3 +296,54 @@ def test_headlines_anywhere_and_suppressed() -> None:
     assert name("CPU 0 Unable to handle kernel paging request at virtual address 00000000, epc == 80000000") == (
         "arm64-paging"
     )
+
+
+_KASAN_UAF = """\
+==================================================================
+BUG: KASAN: slab-use-after-free in skb_segment+0x1a4/0x2370
+Read of size 8 at addr ffff888012345678 by task ksoftirqd/0/15
+
+CPU: 0 PID: 15 Comm: ksoftirqd/0 Not tainted 6.8.0 #1
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x4b/0x80
+ print_report+0xcf/0x620
+ kasan_report+0xb0/0xe0
+ skb_segment+0x1a4/0x2370
+ tcp_gso_segment+0x2f0/0x1090
+ inet_gso_segment+0x3e1/0xd00
+ skb_mac_gso_segment+0x1a8/0x3a0
+ __skb_gso_segment+0x1b3/0x310
+ validate_xmit_skb+0x40c/0xc70
+ </TASK>
+
+Allocated by task 812:
+ kasan_save_stack+0x24/0x50
+ __kasan_slab_alloc+0x5e/0x70
+ kmem_cache_alloc_node+0x16c/0x3b0
+ __alloc_skb+0x1e8/0x2c0
+ tcp_stream_alloc_skb+0x34/0x4a0
+
+Freed by task 15:
+ kasan_save_stack+0x24/0x50
+ kmem_cache_free+0xf4/0x3c0
+ kfree_skb_reason+0x97/0x1e0
+ tcp_v4_rcv+0x27a5/0x3c30
+
+The buggy address belongs to the object at ffff888012345600
+==================================================================
+"""
+
+
+def test_a_sanitizers_allocation_and_free_stacks_are_not_frames_of_the_crash() -> None:
+    """KASAN prints where the object was allocated and freed after the crash's trace, KMSAN
+    where an uninit value was created, KCSAN the other racing access: each its own stack.
+    They were read as more frames of the crash (kfree_skb_reason 'called' skb_segment), so
+    frame clauses could match calls the crash never made."""
+    report = parse_text(_KASAN_UAF)
+    names = [f.function for f in report.frames]
+    assert names[-1] == "validate_xmit_skb" and "__alloc_skb" not in names and "kfree_skb_reason" not in names
+    kmsan = parse_text((CASES / "cve" / "CVE-2024-26633.txt").read_text())
+    assert not any(f.function.startswith(("slab_", "kmalloc_reserve")) for f in kmsan.frames)
+    kcsan = parse_text((CASES / "cve" / "CVE-2025-38037.txt").read_text())
+    assert [f.function for f in kcsan.frames].count("vxlan_xmit") == 1, "the second access's stack is not the first's"
