@@ -205,6 +205,29 @@ def _contribution(kind: str, required: bool, result: Tri, weight: float, backgro
     return math.log(bg) if required else 0.0
 
 
+def _implied_once(sig: Signature, evidence: List[Evidence]) -> List[Evidence]:
+    """A TRUE supporting clause that another TRUE clause of the signature implies (a fault
+    address inside [0x70, 0x77] is inside [0x0, 0xfff] too) adds nothing: the fact counts
+    once, by the stronger clause. ``evidence`` is in ``sig.clauses`` order."""
+    out = list(evidence)
+    for i, spec in enumerate(sig.clauses):
+        e = out[i]
+        if e.required or e.result is not Tri.TRUE or not e.contribution:
+            continue
+        by = next(
+            (
+                other
+                for j, other in enumerate(sig.clauses)
+                if j != i and out[j].result is Tri.TRUE and other.clause.implies(spec.clause)
+            ),
+            None,
+        )
+        if by is not None:
+            note = f"implied by '{by.clause.describe()}': counted once"
+            out[i] = replace(e, contribution=0.0, why=f"{e.why}; {note}" if e.why else note)
+    return out
+
+
 def _counted_by_fix(e: Evidence) -> Evidence:
     """A supporting kernel-version range the kernel falls outside says what the fix status
     already says (this kernel is not in the affected range): its penalty counts once, by the
@@ -323,6 +346,7 @@ def evaluate_signature(
                 observable=spec.clause.observable(),
             )
         )
+    evidence = _implied_once(sig, evidence)
     # Every required clause TRUE, a site among them: the crash this bug makes was observed.
     seen = all(e.result is Tri.TRUE for e in evidence if e.required) and any(
         e.kind in SITE_KINDS and e.result is Tri.TRUE for e in evidence if e.required

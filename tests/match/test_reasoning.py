@@ -448,3 +448,21 @@ def test_the_named_root_cause_has_the_highest_score_of_all_candidates(path, libr
         assert summary["score"] == max(v["score"] for v in live)
     if live:
         assert sum(v["score"] for v in live) == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_fault_address_range_inside_another_counts_once(library):
+    """gso-partial-mss-overflow-gso-by-frags lists the fault address both in [0x70, 0x77]
+    (offsetof(struct sk_buff, len)) and in [0x0, 0xfff] (any NULL + offset): a fault at 0x70
+    confirmed both and counted twice. The wider range adds nothing once the narrower holds."""
+    _summary, ranked = _summary_and_ranked(CASES / "cve" / "CVE-2023-54051.txt", library)
+    mss = next(v for v in ranked if v["signature"] == "gso-partial-mss-overflow-gso-by-frags")
+    ranges = {e["clause"]: e for e in mss["evidence"] if e["kind"] == "fault_address"}
+    narrow, wide = ranges["fault address in [0x70, 0x77]"], ranges["fault address in [0x0, 0xfff]"]
+    assert narrow["result"] == wide["result"] == "true"
+    assert narrow["contribution"] > 0 and wide["contribution"] == 0 and "implied by" in wide["why"]
+    assert build_clause({"fault_address": {"min": 0x70, "max": 0x77}}).implies(
+        build_clause({"fault_address": {"min": 0, "max": 0xFFF}})
+    )
+    assert not build_clause({"fault_address": {"min": 0, "max": 0xFFF}}).implies(
+        build_clause({"fault_address": {"min": 0x70, "max": 0x77}})
+    )

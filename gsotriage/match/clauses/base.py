@@ -104,6 +104,11 @@ class Clause:
         """What must be seen to decide this clause (for "what would decide" answers)."""
         return self.kind
 
+    def implies(self, other: Clause) -> bool:
+        """Whether this clause being TRUE makes ``other`` TRUE (so ``other`` then says nothing
+        more: the engine counts the fact once). Conservative: False unless a kind knows better."""
+        return False
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         kind = cls.__dict__.get("kind")

@@ -93,6 +93,14 @@ class FaultAddressClause(Clause):
     def observable(self) -> str:
         return "the fault address (CR2/far)"
 
+    def implies(self, other: Clause) -> bool:
+        """A range inside another's: [0x70, 0x77] implies [0x0, 0xfff]."""
+        if not isinstance(other, FaultAddressClause) or other is self:
+            return False
+        lo, hi = self.arg.get("min"), self.arg.get("max")
+        olo, ohi = other.arg.get("min"), other.arg.get("max")
+        return (olo is None or (lo is not None and lo >= olo)) and (ohi is None or (hi is not None and hi <= ohi))
+
     def check(self, ctx: EvalContext) -> Result:
         report = ctx.report
         lo, hi = self.arg.get("min"), self.arg.get("max")
