@@ -441,9 +441,15 @@ class SkbFinder:
             if addr is not None:
                 self._add(addr, f"stack slot {low + off:#x}", False)
 
-    def ordered(self) -> List[Tuple[str, Any]]:
+    def ordered(self, list_path: bool = False) -> List[Tuple[str, Any]]:
         """Subject first: the first subject candidate that is a GSO skb, else the first subject, else
-        the first GSO skb, else the first found."""
+        the first GSO skb, else the first found.
+
+        :param list_path: the crash path runs a GSO callback that calls skb_segment_list() (see
+            kernel.skbstate.list_segmented): without typed locals, an skb with the shape that
+            function leaves (GSO fields reset, an extra reference) was the GSO skb at entry. It
+            counts as one, so a live register beats a stale stack slot of a flood clone that
+            still has its GSO fields."""
         subject = None
         for addr in self.order:
             _origin, obj, is_subject = self.found[addr]
@@ -454,10 +460,28 @@ class SkbFinder:
             subject = next((a for a in self.order if self.found[a][2]), None)
         if subject is None:
             # No typed locals (no DWARF): the first GSO skb found, not a segment or a frag_list member.
-            subject = next((a for a in self.order if _is_gso(self.prog, self.found[a][1])), None)
+            subject = next(
+                (
+                    a
+                    for a in self.order
+                    if _is_gso(self.prog, self.found[a][1]) or (list_path and _list_reset(self.prog, self.found[a][1]))
+                ),
+                None,
+            )
         rest = [a for a in self.order if a != subject]
         chosen = ([subject] if subject is not None else []) + rest
         return [(self.found[a][0], self.found[a][1]) for a in chosen[:_MAX_SKBS]]
+
+
+def _list_reset(prog: Any, skb: Any) -> bool:
+    """The shape skb_segment_list() leaves: gso_size, gso_segs and gso_type 0 (skb_gso_reset())
+    and a second reference (skb_get() of the skb it returns as the first segment)."""
+    try:
+        sh = _shinfo(prog, skb)
+        reset = not (int(sh.gso_size.value_()) or int(sh.gso_segs.value_()) or int(sh.gso_type.value_()))
+        return reset and int(skb.users.refs.counter.value_()) >= 2
+    except Exception:
+        return False
 
 
 def _is_gso(prog: Any, skb: Any) -> bool:
