@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .profile import Profile, find_profile, write_profile
 from .program import DebugInfoMissing, Session, load_kernel_debug_info
-from .selfinfo import NoSelfInfo, SelfInfo, attach_self_info
+from .selfinfo import PROFILE_TYPES, NoSelfInfo, SelfInfo, attach_self_info
 from .settings import Settings, load_settings
 
 __all__ = ["DebugChoice", "choose_debug_info"]
@@ -50,7 +50,7 @@ class DebugChoice:
         prof = self.profile
         dwarf = self.self_info is None
         if prof is not None and prof.btf_data is not None and (not dwarf or prof.meta.get("globals")):
-            return []  # nothing to add
+            return self._keep_memo(session, prof)
         try:
             meta, data, offsets = _profile_content(session, self.self_info)
         except Exception as exc:  # a profile is an optimisation: never fail the report for it
@@ -59,6 +59,34 @@ class DebugChoice:
         if path is None:
             return [f"per-build profile not written: {why}"]
         return [f"per-build profile written to {path}: later analyses of this build load no DWARF"]
+
+    def _keep_memo(self, session: Session, prof: Profile) -> List[str]:
+        """Complete the profile from a run that used its BTF: the BTF lookups it learnt (the
+        next run answers them from the memo) and the kallsyms it read from the dump."""
+        info = self.self_info
+        if info is None or info.btf is None or info.types != PROFILE_TYPES:
+            return []
+        old = prof.meta.get("btf_memo") or {}
+        new = info.btf.memo()
+        meta: Dict[str, Any] = {}
+        if not all(set(new[k]) <= set(old.get(k) or {}) for k in new):
+            meta["btf_memo"] = {k: {**(old.get(k) or {}), **new[k]} for k in new}
+        offsets = info.btf.index.offsets if prof.btf_offsets is None else None
+        kallsyms = None
+        stext = session.vmcoreinfo.get("SYMBOL(_stext)")
+        if prof.kallsyms is None and info.kallsyms_index is not None and stext is not None:
+            try:
+                from .ksymcache import pack_symbols
+
+                kallsyms = pack_symbols(info.kallsyms_index(session.prog, None, None, False), int(stext, 16))
+            except Exception as exc:  # an optimisation: never fail the report for it
+                return [f"per-build profile kallsyms not written: {type(exc).__name__}: {exc}"]
+        if not meta and kallsyms is None and offsets is None:
+            return []
+        path, why = write_profile(
+            self.settings.profile_dirs, session.build_id, meta, None, offsets, prof, kallsyms=kallsyms
+        )
+        return [] if path is not None else [f"per-build profile not completed: {why}"]
 
 
 def choose_debug_info(session: Session, vmlinux: Optional[str], dirs: Sequence[str]) -> DebugChoice:
@@ -92,6 +120,8 @@ def choose_debug_info(session: Session, vmlinux: Optional[str], dirs: Sequence[s
             btf_data=profile.btf_data if profile else None,
             btf_offsets=profile.btf_offsets if profile else None,
             recorded_globals=profile.globals if profile else None,
+            btf_memo=profile.meta.get("btf_memo") if profile else None,
+            kallsyms=profile.kallsyms if profile else None,
         )
     except NoSelfInfo as exc:
         choice.degraded_why = f"{missing or 'no DWARF'}; the dump cannot describe itself either: {exc}"
@@ -111,13 +141,16 @@ def _profile_content(session: Session, info: Optional[SelfInfo]) -> Any:
     offsets: Optional[array]
     if info is not None and info.btf is not None and info.btf_data is not None:
         meta["written_by"] = "btf"
+        meta["btf_memo"] = info.btf.memo()
         data = bytes(info.btf_data)
         offsets = info.btf.index.offsets
     else:
         meta["written_by"] = "dwarf"
         meta["globals"] = _dwarf_globals(prog)
         data = _btf_from_vmlinux(session) or _btf_from_memory(prog)
-        offsets = BtfIndex(data).offsets if data else None
+        if data:
+            BtfIndex.check_header(data)  # a malformed blob is not kept; its index is left to the first BTF run
+        offsets = None
     meta["orc_entries"] = _orc_entries(prog)
     return meta, data, offsets
 

@@ -28,8 +28,9 @@ from .btf import BtfError, BtfIndex, BtfTypes
 from .globaltypes import DERIVED, global_type_spelling
 from .program import Session
 
-__all__ = ["DWARF_LOSSES", "NoSelfInfo", "SelfInfo", "attach_self_info"]
+__all__ = ["DWARF_LOSSES", "PROFILE_TYPES", "NoSelfInfo", "SelfInfo", "attach_self_info"]
 
+PROFILE_TYPES = "BTF (per-build profile)"
 DWARF_LOSSES = "inline frames, locals by name and source lines are UNKNOWN (they need DWARF)"
 
 
@@ -46,6 +47,7 @@ class SelfInfo:
     unwinder: str = "ORC"
     btf: Optional[BtfTypes] = None
     btf_data: Optional[bytes] = None
+    kallsyms_index: Any = None  # drgn's SymbolIndex of the dump's kallsyms, when it was read
     notes: List[str] = field(default_factory=list)
     globals_missing: List[str] = field(default_factory=list)
 
@@ -142,11 +144,15 @@ def attach_self_info(
     btf_data: Optional[bytes] = None,
     btf_offsets: Any = None,
     recorded_globals: Optional[Dict[str, str]] = None,
+    btf_memo: Optional[Dict[str, Any]] = None,
+    kallsyms: Optional[bytes] = None,
 ) -> SelfInfo:
     """Give ``session.prog`` symbols, types and unwinding from the dump itself.
 
     :param btf_data: the BTF blob from a per-build profile (else read from the dump).
     :param btf_offsets: the profile's record index for it (else scanned).
+    :param btf_memo: the profile's memo of earlier lookups in that BTF (:meth:`BtfTypes.memo`).
+    :param kallsyms: the profile's symbol table (:mod:`.ksymcache`; else read from the dump).
     Raises :class:`NoSelfInfo` when kallsyms or BTF is missing.
     """
     from drgn.helpers.linux.kallsyms import load_vmlinux_kallsyms
@@ -154,11 +160,18 @@ def attach_self_info(
     prog = session.prog
     info = SelfInfo()
     prog.set_enabled_debug_info_finders([])
-    try:
-        index = load_vmlinux_kallsyms(prog)
-    except Exception as exc:
-        raise NoSelfInfo(f"no usable kallsyms in the dump ({str(exc).splitlines()[0] if str(exc) else exc})") from None
-    prog.register_symbol_finder("gsotriage_kallsyms", index, enable_index=0)
+    cached = _cached_kallsyms(session, kallsyms, info) if kallsyms is not None else None
+    if cached is not None:
+        prog.register_symbol_finder("gsotriage_kallsyms", cached, enable_index=0)
+        info.symbols = "kallsyms (per-build profile)"
+    else:
+        try:
+            index = load_vmlinux_kallsyms(prog)
+        except Exception as exc:
+            why = str(exc).splitlines()[0] if str(exc) else exc
+            raise NoSelfInfo(f"no usable kallsyms in the dump ({why})") from None
+        prog.register_symbol_finder("gsotriage_kallsyms", index, enable_index=0)
+        info.kallsyms_index = index
 
     if btf_data is None:
         start, stop = _symbol(prog, "__start_BTF"), _symbol(prog, "__stop_BTF")
@@ -169,9 +182,9 @@ def attach_self_info(
         except Exception as exc:
             raise NoSelfInfo(f"the kernel's BTF is not readable in the dump ({exc})") from None
     else:
-        info.types = "BTF (per-build profile)"
+        info.types = PROFILE_TYPES
     try:
-        btf = BtfTypes(prog, BtfIndex(btf_data, btf_offsets))
+        btf = BtfTypes(prog, BtfIndex(btf_data, btf_offsets), btf_memo if info.types == PROFILE_TYPES else None)
     except BtfError as exc:
         raise NoSelfInfo(f"the kernel's BTF is unusable: {exc}") from None
     info.btf, info.btf_data = btf, btf_data
@@ -188,6 +201,23 @@ def attach_self_info(
     _check_orc(prog, btf, info)
     _modules(prog, info)
     return info
+
+
+def _cached_kallsyms(session: Session, blob: bytes, info: SelfInfo) -> Any:
+    """The profile's symbol table, shifted to this dump's KASLR base and checked against every
+    image address VMCOREINFO lists; None (with a note) when it cannot be used."""
+    from .ksymcache import CachedKallsyms, KsymCacheError
+
+    stext = session.vmcoreinfo.get("SYMBOL(_stext)")
+    try:
+        if stext is None:
+            raise KsymCacheError("the dump's VMCOREINFO has no SYMBOL(_stext) to place them")
+        cached = CachedKallsyms(blob, int(stext, 16))
+        cached.check(session.vmcoreinfo)
+    except (KsymCacheError, ValueError) as exc:
+        info.notes.append(f"the profile's kallsyms not used: {exc}; read from the dump")
+        return None
+    return cached
 
 
 def _check_orc(prog: Any, btf: BtfTypes, info: SelfInfo) -> None:

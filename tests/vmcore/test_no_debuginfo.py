@@ -166,6 +166,16 @@ def test_profile_from_dwarf_run_loads_no_dwarf(manifests: List[Any], tmp_path: P
     assert meta["written_by"] == "dwarf" and meta["globals"].get("init_uts_ns") == "struct uts_namespace"
     second = _run(path, env, "--debuginfo", str(dbg))
     _same(full_doc, second, "warm profile from a DWARF run", library)
+    # The first run that used the profile completed it: its kallsyms and BTF lookups. The next
+    # run reads no kallsyms from the dump and reports the same.
+    profile_dir = next((tmp_path / "profiles").glob("*/"))
+    meta = json.loads((profile_dir / "profile.json").read_text())
+    assert (profile_dir / "kallsyms.bin").is_file() and meta["kallsyms"]["size"] > 0
+    assert meta["btf_memo"]["types"].get("struct sk_buff"), sorted(meta["btf_memo"]["types"])[:5]
+    third = _run(path, env, "--debuginfo", str(dbg))
+    sources = next(n for n in third["report"]["notes"] if n.startswith("sources: "))
+    assert "symbols: kallsyms (per-build profile)" in sources, sources
+    _same(full_doc, third, "warm profile with its kallsyms", library)
 
 
 def test_profile_dir_read_only(manifests: List[Any], tmp_path: Path) -> None:
