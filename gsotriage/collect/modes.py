@@ -50,7 +50,7 @@ class DebugChoice:
         prof = self.profile
         dwarf = self.self_info is None
         if prof is not None and prof.btf_data is not None and (not dwarf or prof.meta.get("globals")):
-            return self._keep_memo(session, prof)
+            return self._complete(session, prof)
         try:
             meta, data, offsets = _profile_content(session, self.self_info)
         except Exception as exc:  # a profile is an optimisation: never fail the report for it
@@ -60,7 +60,7 @@ class DebugChoice:
             return [f"per-build profile not written: {why}"]
         return [f"per-build profile written to {path}: later analyses of this build load no DWARF"]
 
-    def _keep_memo(self, session: Session, prof: Profile) -> List[str]:
+    def _complete(self, session: Session, prof: Profile) -> List[str]:
         """Complete the profile from a run that used its BTF: the BTF lookups it learnt (the
         next run answers them from the memo) and the kallsyms it read from the dump."""
         info = self.self_info
