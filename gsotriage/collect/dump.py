@@ -8,7 +8,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from gsotriage.errors import InputError
-from gsotriage.kernel.skbstate import list_segmented, path_flags
+from gsotriage.kernel.skbstate import calls_segment_list, path_flags
 from gsotriage.model import CrashReport, Kernel, NetContext, Panic, Skb, Source
 
 from .dmesg import dmesg_text
@@ -281,7 +281,7 @@ def _find_skbs(prog: Any, info: Any, release: Optional[str], notes: List[str]) -
             finder.from_stack(rsp, int(frames[-1].sp))
     names = [f.name or "" for f in frames[start:]]
     flags, _facts, _seen = path_flags(names[:1], names[1:])
-    found = finder.ordered(list_path=list_segmented(flags, users=2) is not None)
+    found = finder.ordered(list_path=calls_segment_list(flags))
     if not found:
         notes.append("no sk_buff found in the crashed thread's frames, registers or stack")
     return tuple(decode_skb(prog, obj, origin, release, notes) for origin, obj in found)

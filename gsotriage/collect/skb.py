@@ -445,11 +445,11 @@ class SkbFinder:
         """Subject first: the first subject candidate that is a GSO skb, else the first subject, else
         the first GSO skb, else the first found.
 
-        :param list_path: the crash path runs a GSO callback that calls skb_segment_list() (see
-            kernel.skbstate.list_segmented): without typed locals, an skb with the shape that
-            function leaves (GSO fields reset, an extra reference) was the GSO skb at entry. It
-            counts as one, so a live register beats a stale stack slot of a flood clone that
-            still has its GSO fields."""
+        :param list_path: the crash path runs a GSO callback that calls skb_segment_list()
+            (kernel.skbstate.calls_segment_list): without typed locals, an skb with the shape that
+            function leaves (GSO fields reset, an extra reference; kernel.skbstate.list_segmented)
+            was the GSO skb at entry. It counts as one, so a live register beats a stale stack
+            slot of a flood clone that still has its GSO fields."""
         subject = None
         for addr in self.order:
             _origin, obj, is_subject = self.found[addr]

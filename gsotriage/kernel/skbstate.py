@@ -29,6 +29,7 @@ __all__ = [
     "Rewrites",
     "StateChange",
     "affected_fields",
+    "calls_segment_list",
     "changes_for",
     "crash_site",
     "crash_stack",
@@ -227,13 +228,18 @@ def reset_by_path(flags: Iterable[str], facts: Iterable[PathFact], seen: Iterabl
 _LIST_CALLERS = frozenset({"UDP_L4", "TCPV4", "TCPV6"})
 
 
+def calls_segment_list(flags: Iterable[str]) -> bool:
+    """A GSO callback that tested ``flags`` has a fraglist path through skb_segment_list()."""
+    return bool(_LIST_CALLERS & set(flags))
+
+
 def list_segmented(flags: Iterable[str], users: Optional[int]) -> Optional[StateChange]:
     """skb_segment_list() ran on this skb: the reset shape (all GSO fields zero below a GSO
     callback that tested ``flags``) on an skb holding an extra reference. skb_segment_list()
     ends with skb_gso_reset() and skb_get() and returns the skb it was given; a segment that
     skb_segment() built has zero GSO fields too, but one reference. Without DWARF the inlined
     list fix-up that proves FRAGLIST is not seen; this shape proves it."""
-    if users is None or users < 2 or not _LIST_CALLERS & set(flags):
+    if users is None or users < 2 or not calls_segment_list(flags):
         return None
     return StateChange(
         name=f"gso_type is 0 and skb->users is {users} below a {'|'.join(sorted(_LIST_CALLERS & set(flags)))} "
