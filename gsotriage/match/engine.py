@@ -208,7 +208,8 @@ def _contribution(kind: str, required: bool, result: Tri, weight: float, backgro
 def _implied_once(sig: Signature, evidence: List[Evidence]) -> List[Evidence]:
     """A TRUE supporting clause that another TRUE clause of the signature implies (a fault
     address inside [0x70, 0x77] is inside [0x0, 0xfff] too) adds nothing: the fact counts
-    once, by the stronger clause. ``evidence`` is in ``sig.clauses`` order."""
+    once, by the stronger clause. Two clauses that imply each other (the same range) are one
+    fact too: the first keeps it. ``evidence`` is in ``sig.clauses`` order."""
     out = list(evidence)
     for i, spec in enumerate(sig.clauses):
         e = out[i]
@@ -218,7 +219,10 @@ def _implied_once(sig: Signature, evidence: List[Evidence]) -> List[Evidence]:
             (
                 other
                 for j, other in enumerate(sig.clauses)
-                if j != i and out[j].result is Tri.TRUE and other.clause.implies(spec.clause)
+                if j != i
+                and out[j].result is Tri.TRUE
+                and other.clause.implies(spec.clause)
+                and (j < i or not spec.clause.implies(other.clause))
             ),
             None,
         )

@@ -20,6 +20,7 @@ from gsotriage.model import CrashReport, Frame, Kernel, Panic, PanicKind, Shared
 from gsotriage.render import render
 from gsotriage.render.common import loser_reason
 from tests.conftest import CASES, ROOT
+from tests.match.test_loader import MINIMAL
 
 RHEL8_SEED = CASES / "reconstructed-rhel8-seed-vmcore-dmesg.txt"
 GSO_BY_FRAGS = {"gso-size-set-to-gso-by-frags", "gso-partial-mss-overflow-gso-by-frags"}
@@ -466,3 +467,22 @@ def test_a_fault_address_range_inside_another_counts_once(library):
     assert not build_clause({"fault_address": {"min": 0, "max": 0xFFF}}).implies(
         build_clause({"fault_address": {"min": 0x70, "max": 0x77}})
     )
+
+
+def test_two_clauses_stating_the_same_range_keep_the_fact_once_not_zero_times(tmp_path):
+    """Each implies the other: only the later one is counted as implied (lint rejects the
+    pair in a library signature, the engine must still count the fact once)."""
+    text = MINIMAL.format(id="same-range").replace(
+        "    - exception_function: skb_segment\n",
+        "    - exception_function: skb_segment\n  supporting:\n"
+        "    - fault_address: {min: 0, max: 4095}\n    - fault_address: {min: 0, max: 4095}\n",
+    )
+    path = tmp_path / "same-range.yaml"
+    path.write_text(text)
+    sig, errors = load_signature_file(path)
+    assert errors == [] and sig is not None
+    panic = Panic(kind=PanicKind.NULL_DEREF, function="skb_segment", fault_address=0x70)
+    report = CrashReport(source=Source("console", "-"), panic=panic)
+    verdict = diagnose(report, [sig]).verdicts[0]
+    ranges = [e for e in verdict.evidence if e.kind == "fault_address"]
+    assert [e.contribution > 0 for e in ranges] == [True, False]
